@@ -1,0 +1,379 @@
+"""An offline, deterministic demo corpus in LibriSpeech's layout, made with speech synthesizers.
+
+Why: the real LibriSpeech cannot be downloaded here, yet every stage must run on real audio
+files on disk. Debian's synthesizers (flite, festival, espeak-ng) work offline and sound
+quite different from one another; sox pitch/tempo changes make several "speakers" of each
+voice. Sentences are real public-domain English: the King James Bible (``bible-kjv``) and
+WordNet's example sentences (``wordnet-base``), normalized as LibriSpeech's transcripts are.
+
+Layout written (what lhotse's ``prepare_librispeech`` reads)::
+
+    <out_dir>/LibriSpeech/<part>/<spk>/<chapter>/<spk>-<chapter>-<utt>.flac
+    <out_dir>/LibriSpeech/<part>/<spk>/<chapter>/<spk>-<chapter>.trans.txt
+    <out_dir>/LibriSpeech/SPEAKERS.TXT      (speaker id -> voice, pitch, tempo)
+
+Parts are ``train-clean-100``, ``dev-clean`` and ``test-clean``; their voices are disjoint,
+so dev and test measure generalization to voices never heard in training.
+
+Everything is decided up front from the seed (the "plan"), then synthesized in parallel;
+each file is written atomically and skipped when it exists, so an interrupted run resumes.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import re
+import shutil
+import subprocess
+import tempfile
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+import soundfile
+from tqdm import tqdm
+
+from distill.data.text_norm import normalize_transcript, speakable
+from distill.utils.done_marker import is_done, mark_done
+from distill.utils.io import atomic_path, atomic_write_text
+
+TRAIN_PART = "train-clean-100"
+DEV_PART = "dev-clean"
+TEST_PART = "test-clean"
+SAMPLE_RATE = 16000
+
+BIBLE_COMMAND = ["bible", "gen1:1-rev22:21"]
+WORDNET_DIR = Path("/usr/share/wordnet")
+
+
+@dataclass(frozen=True)
+class Voice:
+    """A synthesizer voice.
+
+    Attributes:
+      engine: "flite", "festival" or "espeak".
+      name: the engine's voice name (flite ``-voice``, festival ``voice_<name>``,
+        espeak-ng ``-v``).
+      sex: "M" or "F", for SPEAKERS.TXT.
+    """
+
+    engine: str
+    name: str
+    sex: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.engine}:{self.name}"
+
+
+# Voices per part. flite kal16 and festival kal_diphone are one speaker, and so are flite
+# slt and festival slt-hts: each of those appears once only, so no voice crosses parts.
+TRAIN_VOICES: Tuple[Voice, ...] = (
+    Voice("flite", "kal16", "M"),
+    Voice("flite", "awb", "M"),
+    Voice("festival", "ked_diphone", "M"),
+    Voice("espeak", "en-us", "M"),
+    Voice("espeak", "en+f3", "F"),
+    Voice("espeak", "en-gb-x-rp+m3", "M"),
+    Voice("espeak", "en-gb-scotland+f2", "F"),
+    Voice("espeak", "en-us+m7", "M"),
+    Voice("espeak", "en-gb+f4", "F"),
+)
+DEV_VOICES: Tuple[Voice, ...] = (
+    Voice("flite", "rms", "M"),
+    Voice("espeak", "en-029+f1", "F"),
+)
+TEST_VOICES: Tuple[Voice, ...] = (
+    Voice("flite", "slt", "F"),
+    Voice("espeak", "en-us-nyc+m2", "M"),
+)
+
+# (pitch shift in cents, tempo factor) applied with sox: each makes another "speaker".
+TRAIN_VARIANTS: Tuple[Tuple[int, float], ...] = ((0, 1.0), (-250, 0.92), (250, 1.08), (450, 0.97))
+HELDOUT_VARIANTS: Tuple[Tuple[int, float], ...] = ((0, 1.0), (200, 1.05))
+
+
+@dataclass
+class DemoCorpusConfig:
+    """How big the demo corpus is and how it is drawn.
+
+    Attributes:
+      seed: the random seed; the same seed and sizes give the same corpus.
+      train_minutes / dev_minutes / test_minutes: approximate audio per part.
+      utts_per_chapter: utterances grouped under one chapter id.
+      min_words / max_words: sentence length limits.
+    """
+
+    seed: int = 13
+    train_minutes: float = 60.0
+    dev_minutes: float = 8.0
+    test_minutes: float = 8.0
+    utts_per_chapter: int = 20
+    min_words: int = 4
+    max_words: int = 24
+
+    @classmethod
+    def tiny(cls, seed: int = 13) -> "DemoCorpusConfig":
+        """A corpus of about two minutes, for tests and smoke runs."""
+        return cls(seed=seed, train_minutes=1.5, dev_minutes=0.4, test_minutes=0.4, max_words=12)
+
+
+@dataclass(frozen=True)
+class Speaker:
+    id: int
+    part: str
+    voice: Voice
+    pitch_cents: int
+    tempo: float
+
+
+@dataclass(frozen=True)
+class Utterance:
+    id: str  # <spk>-<chapter>-<utt>
+    speaker: Speaker
+    chapter: int
+    transcript: str
+    spoken: str
+
+    def flac_path(self, corpus_root: Path) -> Path:
+        return (
+            corpus_root / self.speaker.part / str(self.speaker.id) / str(self.chapter) / f"{self.id}.flac"
+        )
+
+
+# ----------------------------------------------------------------------------- sentences
+
+
+def bible_verses() -> Iterator[str]:
+    """Yield the King James Bible's verses (``bible-kjv``), one string each."""
+    if shutil.which(BIBLE_COMMAND[0]) is None:
+        raise FileNotFoundError(
+            "The 'bible' command (Debian package bible-kjv) is missing: run tools/install.sh "
+            "or apt-get install bible-kjv"
+        )
+    text = subprocess.run(BIBLE_COMMAND, capture_output=True, text=True, check=True).stdout
+    verse: List[str] = []
+    for line in text.splitlines():
+        match = re.match(r"^\s+\d+\s+(.*)$", line)
+        if match:  # a new verse starts: "  12 And God said ..."
+            if verse:
+                yield " ".join(verse)
+            verse = [match.group(1)]
+        elif line.strip() and verse and not re.match(r"^[1-3]?\s?[A-Z][a-z]+.* \d+$", line.strip()):
+            verse.append(line.strip())  # a wrapped continuation line
+        else:  # blank line or a chapter heading ("Genesis 2")
+            if verse:
+                yield " ".join(verse)
+            verse = []
+    if verse:
+        yield " ".join(verse)
+
+
+def wordnet_examples(wordnet_dir: Path = WORDNET_DIR) -> Iterator[str]:
+    """Yield WordNet's example sentences (the quoted parts of glosses, ``wordnet-base``)."""
+    files = [wordnet_dir / f"data.{pos}" for pos in ("noun", "verb", "adj", "adv")]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"WordNet data files missing: {', '.join(missing)}: run tools/install.sh or "
+            "apt-get install wordnet-base"
+        )
+    for path in files:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("  ") or "|" not in line:
+                    continue  # licence header
+                gloss = line.split("|", 1)[1]
+                yield from re.findall(r'"([^"]+)"', gloss)
+
+
+def sentence_pool(config: DemoCorpusConfig) -> List[Tuple[str, str]]:
+    """All usable sentences as (transcript, spoken text), deduplicated and shuffled by seed."""
+    seen = set()
+    pool = []
+    for source in (bible_verses(), wordnet_examples()):
+        for text in source:
+            transcript = normalize_transcript(text, config.min_words, config.max_words)
+            if transcript is None or transcript in seen:
+                continue
+            seen.add(transcript)
+            pool.append((transcript, speakable(text)))
+    random.Random(config.seed).shuffle(pool)
+    return pool
+
+
+# ----------------------------------------------------------------------------- the plan
+
+
+def estimated_seconds(transcript: str, tempo: float) -> float:
+    """A rough duration of a synthesized sentence, for sizing the parts before synthesis."""
+    return (0.6 + len(transcript.split()) / 2.7) / tempo
+
+
+def make_speakers(part: str, voices: Sequence[Voice], variants: Sequence[Tuple[int, float]], first_id: int) -> List[Speaker]:
+    speakers = []
+    for voice in voices:
+        for pitch, tempo in variants:
+            speakers.append(Speaker(first_id + len(speakers), part, voice, pitch, tempo))
+    return speakers
+
+
+def plan_corpus(config: DemoCorpusConfig) -> List[Utterance]:
+    """Decide every utterance of the corpus (speaker, chapter, sentence) from the seed."""
+    pool = sentence_pool(config)
+    parts = [
+        (TRAIN_PART, TRAIN_VOICES, TRAIN_VARIANTS, 1000, config.train_minutes),
+        (DEV_PART, DEV_VOICES, HELDOUT_VARIANTS, 2000, config.dev_minutes),
+        (TEST_PART, TEST_VOICES, HELDOUT_VARIANTS, 3000, config.test_minutes),
+    ]
+    utterances: List[Utterance] = []
+    next_sentence = 0
+    for part, voices, variants, first_id, minutes in parts:
+        speakers = make_speakers(part, voices, variants, first_id)
+        counts: Dict[int, int] = defaultdict(int)
+        budget = minutes * 60.0
+        turn = 0
+        # Round-robin over speakers so that every speaker gets a similar share.
+        while budget > 0:
+            if next_sentence >= len(pool):
+                raise ValueError("The sentence pool is exhausted: ask for a smaller demo corpus")
+            speaker = speakers[turn % len(speakers)]
+            transcript, spoken = pool[next_sentence]
+            next_sentence += 1
+            turn += 1
+            index = counts[speaker.id]
+            counts[speaker.id] += 1
+            chapter = 10 + index // config.utts_per_chapter
+            utt_id = f"{speaker.id}-{chapter}-{index % config.utts_per_chapter:04d}"
+            utterances.append(Utterance(utt_id, speaker, chapter, transcript, spoken))
+            budget -= estimated_seconds(transcript, speaker.tempo)
+    return utterances
+
+
+# ----------------------------------------------------------------------------- synthesis
+
+
+def synthesizer_command(voice: Voice, text_file: Path, wav: Path) -> List[str]:
+    """The command that reads ``text_file`` aloud with ``voice`` into ``wav``."""
+    if voice.engine == "flite":
+        return ["flite", "-voice", voice.name, "-f", str(text_file), "-o", str(wav)]
+    if voice.engine == "espeak":
+        return ["espeak-ng", "-v", voice.name, "-f", str(text_file), "-w", str(wav)]
+    if voice.engine == "festival":
+        return ["text2wave", "-eval", f"(voice_{voice.name})", str(text_file), "-o", str(wav)]
+    raise ValueError(f"Unknown synthesizer engine: {voice.engine}")
+
+
+def sox_command(raw_wav: Path, flac: Path, speaker: Speaker, pad: Tuple[float, float]) -> List[str]:
+    """Resample to 16 kHz mono 16-bit FLAC, apply the speaker's pitch/tempo, pad silence."""
+    cmd = ["sox", "-D", str(raw_wav), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(flac)]
+    if speaker.pitch_cents:
+        cmd += ["pitch", str(speaker.pitch_cents)]
+    if speaker.tempo != 1.0:
+        cmd += ["tempo", "-s", str(speaker.tempo)]
+    cmd += ["gain", "-n", "-3", "pad", f"{pad[0]:.2f}", f"{pad[1]:.2f}", "rate", str(SAMPLE_RATE)]
+    return cmd
+
+
+def synthesize(utt: Utterance, corpus_root: Path, seed: int) -> float:
+    """Write one utterance's FLAC atomically (skipped if present); return its duration."""
+    flac = utt.flac_path(corpus_root)
+    if not flac.is_file():
+        flac.parent.mkdir(parents=True, exist_ok=True)
+        # Leading/trailing silence as in read speech, drawn per utterance from the seed.
+        rng = random.Random(f"{seed}-{utt.id}")
+        pad = (rng.uniform(0.1, 0.4), rng.uniform(0.1, 0.5))
+        with tempfile.TemporaryDirectory(prefix="demo-tts-") as tmp:
+            text_file = Path(tmp) / "text.txt"
+            text_file.write_text(utt.spoken + "\n")
+            raw = Path(tmp) / "raw.wav"
+            run_checked(synthesizer_command(utt.speaker.voice, text_file, raw), utt.id)
+            with atomic_path(flac) as tmp_flac:
+                run_checked(sox_command(raw, tmp_flac, utt.speaker, pad), utt.id)
+    return soundfile.info(str(flac)).duration
+
+
+def run_checked(cmd: List[str], utt_id: str) -> None:
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"Synthesizing {utt_id} failed: {' '.join(cmd)}\n{result.stderr.strip()[-2000:]}"
+        )
+
+
+def speakers_table(utterances: Sequence[Utterance], durations: Dict[str, float]) -> str:
+    """SPEAKERS.TXT in LibriSpeech's manner, plus the voice each speaker was made with."""
+    minutes: Dict[Speaker, float] = defaultdict(float)
+    for utt in utterances:
+        minutes[utt.speaker] += durations[utt.id] / 60.0
+    lines = ["; ID | SEX | SUBSET | MINUTES | VOICE (engine:voice, pitch cents, tempo)"]
+    for spk in sorted(minutes, key=lambda s: s.id):
+        lines.append(
+            f"{spk.id:<5}| {spk.voice.sex} | {spk.part:<16}| {minutes[spk]:6.2f} | "
+            f"{spk.voice.label} pitch={spk.pitch_cents:+d} tempo={spk.tempo}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def check_tools() -> None:
+    """Fail early, naming the Debian packages, when a synthesizer or sox is missing."""
+    needed = {"flite": "flite", "espeak-ng": "espeak-ng", "text2wave": "festival festvox-kdlpc16k", "sox": "sox libsox-fmt-all", "bible": "bible-kjv"}
+    missing = [pkg for tool, pkg in needed.items() if shutil.which(tool) is None]
+    if missing:
+        raise FileNotFoundError(
+            f"The demo corpus needs Debian packages that are missing: {' '.join(missing)}. "
+            "Run tools/install.sh (as root) or apt-get install them."
+        )
+
+
+def generate_demo_corpus(out_dir: Path, config: Optional[DemoCorpusConfig] = None, num_jobs: int = 2) -> Path:
+    """Synthesize the demo corpus under ``out_dir/LibriSpeech`` and return that directory.
+
+    Args:
+      out_dir:
+        The download directory (``--dl-dir``); the corpus goes to ``out_dir/LibriSpeech``.
+      config:
+        Sizes and seed; the default is about an hour of training audio.
+      num_jobs:
+        Utterances synthesized in parallel.
+    Returns:
+      The corpus root (``out_dir/LibriSpeech``). A completed corpus with the same settings
+      is not made again; one with other settings raises ``SettingsChangedError``.
+    """
+    config = config or DemoCorpusConfig()
+    corpus_root = Path(out_dir) / "LibriSpeech"
+    settings = {"generator": "distill.data.demo_corpus", **asdict(config)}
+    if is_done(corpus_root, "demo_corpus", settings):
+        logging.info(f"Demo corpus already complete in {corpus_root}: skipping")
+        return corpus_root
+    check_tools()
+    utterances = plan_corpus(config)
+    logging.info(
+        f"Synthesizing {len(utterances)} utterances into {corpus_root} with {num_jobs} jobs "
+        f"(seed {config.seed}; train/dev/test about {config.train_minutes}/"
+        f"{config.dev_minutes}/{config.test_minutes} min)"
+    )
+    durations: Dict[str, float] = {}
+    with ThreadPoolExecutor(num_jobs) as pool:
+        jobs = pool.map(lambda u: (u.id, synthesize(u, corpus_root, config.seed)), utterances)
+        for utt_id, duration in tqdm(jobs, total=len(utterances), desc="synthesizing", unit="utt"):
+            durations[utt_id] = duration
+
+    chapters: Dict[Path, List[Utterance]] = defaultdict(list)
+    for utt in utterances:
+        chapters[utt.flac_path(corpus_root).parent].append(utt)
+    for chapter_dir, utts in chapters.items():
+        spk, chapter = utts[0].speaker.id, utts[0].chapter
+        atomic_write_text(
+            chapter_dir / f"{spk}-{chapter}.trans.txt",
+            "".join(f"{u.id} {u.transcript}\n" for u in utts),
+        )
+    atomic_write_text(corpus_root / "SPEAKERS.TXT", speakers_table(utterances, durations))
+    for part in (TRAIN_PART, DEV_PART, TEST_PART):
+        seconds = sum(durations[u.id] for u in utterances if u.speaker.part == part)
+        count = sum(1 for u in utterances if u.speaker.part == part)
+        logging.info(f"  {part}: {count} utterances, {seconds / 60:.1f} min")
+    mark_done(corpus_root, "demo_corpus", settings)
+    return corpus_root

@@ -1,0 +1,174 @@
+"""LibriSpeech: locate (or download) the corpus, check it, and make lhotse manifests.
+
+The manifests come from lhotse's own ``prepare_librispeech``; the demo corpus goes through
+exactly the same code. lhotse itself stops with a bare ``ValueError`` on an empty transcript
+line and lists unreadable audio in a traceback, so the corpus is checked first and every
+fault is reported with the file (and line) to fix.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+import soundfile
+
+from distill.data.errors import CorpusError
+from distill.data.manifests import write_manifests
+from distill.utils.done_marker import is_done, mark_done
+
+EXPECTED_SAMPLE_RATE = 16000
+
+
+def locate_librispeech(dl_dir: Path, parts: Sequence[str], download: bool = True) -> Path:
+    """Find LibriSpeech under ``dl_dir`` (``dl_dir/LibriSpeech/<part>``), downloading if allowed.
+
+    Args:
+      dl_dir:
+        The download directory.
+      parts:
+        The parts needed, e.g. ``["train-clean-100", "dev-clean", "test-clean"]``.
+      download:
+        Try lhotse's ``download_librispeech`` for missing parts.
+    Returns:
+      The corpus directory, ``dl_dir/LibriSpeech``.
+    Raises:
+      CorpusError: parts are missing and cannot be downloaded; the message names both
+        ways out (place the corpus there, or synthesize the demo corpus).
+    """
+    corpus_dir = Path(dl_dir) / "LibriSpeech"
+    missing = [p for p in parts if not (corpus_dir / p).is_dir()]
+    if not missing:
+        return corpus_dir
+    reason = "downloading was disabled"
+    if download:
+        try:
+            from lhotse.recipes import download_librispeech
+
+            logging.info(f"Downloading LibriSpeech parts {missing} into {dl_dir}")
+            download_librispeech(target_dir=dl_dir, dataset_parts=missing)
+            missing = [p for p in parts if not (corpus_dir / p).is_dir()]
+            if not missing:
+                return corpus_dir
+            reason = "the download finished without them"
+        except Exception as err:  # network errors come in many types
+            reason = f"the download failed ({type(err).__name__}: {err})"
+    raise CorpusError(
+        f"LibriSpeech parts {', '.join(missing)} are not under {corpus_dir} and {reason}.\n"
+        f"Either put the corpus there ({corpus_dir}/<part>/<spk>/<chapter>/...), "
+        f"or run the recipe with --demo true to synthesize the offline demo corpus instead."
+    )
+
+
+@dataclass
+class CorpusProblem:
+    path: Path
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.what}"
+
+
+def check_librispeech_part(part_dir: Path) -> List[CorpusProblem]:
+    """Check one part directory: transcripts well formed, audio present, readable, 16 kHz.
+
+    Args:
+      part_dir:
+        e.g. ``.../LibriSpeech/dev-clean``.
+    Returns:
+      Every problem found (empty when the part is fine).
+    """
+    problems: List[CorpusProblem] = []
+    if not part_dir.is_dir():
+        return [CorpusProblem(part_dir, "the part directory does not exist")]
+    trans_files = sorted(part_dir.rglob("*.trans.txt"))
+    if not trans_files:
+        return [CorpusProblem(part_dir, "no *.trans.txt transcript files below it (empty or wrong directory?)")]
+    for trans in trans_files:
+        with open(trans, encoding="utf-8", errors="replace") as f:
+            for number, line in enumerate(f, start=1):
+                fields = line.strip().split(maxsplit=1)
+                where = Path(f"{trans}:{number}")
+                if len(fields) < 2:
+                    problems.append(CorpusProblem(where, "empty transcript line (an utterance id needs its text; delete the line or add the text)"))
+                    continue
+                utt_id = fields[0]
+                audio = trans.parent / f"{utt_id}.flac"
+                problems.extend(check_audio(audio))
+    return problems
+
+
+def check_audio(audio: Path) -> List[CorpusProblem]:
+    """Problems with one audio file: missing, unreadable, empty, or not 16 kHz."""
+    if not audio.is_file():
+        return [CorpusProblem(audio, "audio file listed in the transcript is missing")]
+    if audio.stat().st_size == 0:
+        return [CorpusProblem(audio, "empty audio file (0 bytes); re-create or remove it and its transcript line")]
+    try:
+        info = soundfile.info(str(audio))
+    except Exception as err:  # soundfile raises RuntimeError/LibsndfileError variants
+        return [CorpusProblem(audio, f"unreadable audio ({err}); re-create or remove it and its transcript line")]
+    if info.frames == 0:
+        return [CorpusProblem(audio, "empty audio (0 samples); re-create or remove it and its transcript line")]
+    if info.samplerate != EXPECTED_SAMPLE_RATE:
+        return [CorpusProblem(
+            audio,
+            f"sample rate {info.samplerate} Hz, expected {EXPECTED_SAMPLE_RATE}; resample it "
+            f"(e.g. sox in.flac -r {EXPECTED_SAMPLE_RATE} out.flac)",
+        )]
+    return []
+
+
+def check_corpus(corpus_dir: Path, parts: Sequence[str]) -> None:
+    """Raise ``CorpusError`` listing every problem in the given parts of the corpus."""
+    if not corpus_dir.is_dir():
+        raise CorpusError(f"Corpus directory {corpus_dir} does not exist; run stage 0 first")
+    if not any(corpus_dir.iterdir()):
+        raise CorpusError(f"Corpus directory {corpus_dir} is empty; run stage 0 first")
+    problems = [p for part in parts for p in check_librispeech_part(corpus_dir / part)]
+    if problems:
+        shown = "\n  ".join(str(p) for p in problems[:20])
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        raise CorpusError(f"{len(problems)} problem(s) in {corpus_dir}:\n  {shown}{more}")
+
+
+def prepare_librispeech_manifests(
+    corpus_dir: Path, parts: Sequence[str], output_dir: Path, num_jobs: int = 2
+) -> Dict[str, Dict[str, Path]]:
+    """Check the corpus, then write lhotse manifests of each part with lhotse's preparation.
+
+    Args:
+      corpus_dir:
+        ``.../LibriSpeech``.
+      parts:
+        Part names (lhotse's LibriSpeech names).
+      output_dir:
+        Receives ``librispeech_{recordings,supervisions}_<part>.jsonl.gz``.
+      num_jobs:
+        Threads for lhotse's preparation.
+    Returns:
+      ``{part: {"recordings": path, "supervisions": path}}``.
+    """
+    from lhotse.recipes import prepare_librispeech
+
+    settings = {"corpus_dir": str(Path(corpus_dir).resolve()), "parts": list(parts)}
+    paths = {p: manifest_paths(output_dir, "librispeech", p) for p in parts}
+    if is_done(output_dir, "manifests", settings):
+        logging.info(f"Manifests already in {output_dir}: skipping")
+        return paths
+    check_corpus(Path(corpus_dir), parts)
+    # output_dir=None: lhotse would write non-atomically; we write the files ourselves.
+    manifests = prepare_librispeech(corpus_dir, dataset_parts=list(parts), output_dir=None, num_jobs=num_jobs)
+    for part in parts:
+        write_manifests(manifests[part]["recordings"], manifests[part]["supervisions"], paths[part])
+    mark_done(output_dir, "manifests", settings)
+    return paths
+
+
+def manifest_paths(output_dir: Path, prefix: str, part: str) -> Dict[str, Path]:
+    """Where the recordings/supervisions manifests of ``part`` live."""
+    return {
+        kind: Path(output_dir) / f"{prefix}_{kind}_{part}.jsonl.gz"
+        for kind in ("recordings", "supervisions")
+    }

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# The shared stages of every recipe (ESPnet's asr.sh is the model): a recipe's run.sh
+# calls this with its corpus settings; users add or override options after them.
+#
+# Stages:
+#   0  get the corpus: locate it under --dl-dir, download it, or (--demo true) synthesize it
+#   1  lhotse manifests (checked; written atomically)
+#   2  80-dim fbank with kaldifeat, lilcom chunky storage, speed perturbation of training
+#   3  the lang dir: BPE model, k2 lexicon (L, L_disambig), n-gram LM (G), LG graph
+#   4  train the pruned-transducer teacher                     (issue #3, not yet here)
+#   5  distill the teacher into a small RNN-T student          (issue #4, not yet here)
+#   6  decode and score                                        (issue #5, not yet here)
+# Each stage skips work that is complete with the same settings (done-markers), so the
+# whole script can be rerun safely, and any stage can be run alone.
+set -euo pipefail
+
+log() {
+  local fname=${BASH_SOURCE[1]##*/}
+  echo -e "$(date '+%Y-%m-%d %H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
+}
+echo "$0 $*"
+
+# Stage control.
+stage=0
+stop_stage=6
+# Corpus.
+corpus=            # name in distill.data.corpora.PREPARERS and local/get_<corpus>.py
+corpus_subdir=     # the corpus directory under --dl-dir
+dl_dir=$PWD/download
+demo=false         # synthesize the offline demo corpus instead of using the real one
+demo_size=default  # default (about 1 h of training audio) or tiny (about 2 min)
+download=true      # allow stage 0 to download a missing corpus
+train_part=
+dev_parts=
+test_parts=
+seed=13
+# Features.
+speed_perturb=true
+extractor=kaldifeat
+# Lang dir.
+unit=bpe
+vocab_size=500
+lm_order=3
+# Resources.
+nj=2
+data_dir=data
+
+help_message="Usage: $0 --corpus NAME --corpus-subdir DIR --train-part P --dev-parts 'P..' --test-parts 'P..' [options]
+Runs the recipe stages 0-6 (see the top of $0)."
+
+# shellcheck disable=SC1091
+. "$(dirname "$0")/../utils/parse_options.sh"
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+for v in corpus corpus_subdir train_part dev_parts test_parts; do
+  [ -n "${!v}" ] || { echo "$0: --${v//_/-} is required (the recipe's run.sh sets it)" >&2; exit 1; }
+done
+[ "$unit" = bpe ] || { echo "$0: --unit $unit is not supported yet (bpe only)" >&2; exit 1; }
+
+corpus_dir=$dl_dir/$corpus_subdir
+# shellcheck disable=SC2206
+all_parts=($train_part $dev_parts $test_parts)
+manifest_dir=$data_dir/manifests
+fbank_dir=$data_dir/fbank
+lang_dir=$data_dir/lang_${unit}_${vocab_size}
+
+if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
+  log "Stage 0: get the $corpus corpus into $corpus_dir"
+  opts=()
+  if [ "$demo" = true ]; then opts+=(--demo --demo-size "$demo_size"); fi
+  if [ "$download" = false ]; then opts+=(--no-download); fi
+  python "$root/local/get_$corpus.py" --dl-dir "$dl_dir" --parts "${all_parts[@]}" \
+    --seed "$seed" --num-jobs "$nj" "${opts[@]}"
+fi
+
+if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
+  log "Stage 1: lhotse manifests of ${all_parts[*]} -> $manifest_dir"
+  python "$root/local/prepare_manifests.py" --corpus "$corpus" --corpus-dir "$corpus_dir" \
+    --parts "${all_parts[@]}" --output-dir "$manifest_dir" --num-jobs "$nj"
+fi
+
+if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
+  log "Stage 2: $extractor fbank features -> $fbank_dir (speed perturbation: $speed_perturb)"
+  sp_parts=()
+  if [ "$speed_perturb" = true ]; then sp_parts=("$train_part"); fi
+  python "$root/local/compute_fbank.py" --manifest-dir "$manifest_dir" --prefix "$corpus" \
+    --parts "${all_parts[@]}" --output-dir "$fbank_dir" --extractor "$extractor" \
+    --speed-perturb-parts "${sp_parts[@]}"
+fi
+
+if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
+  log "Stage 3: lang dir $lang_dir (BPE $vocab_size, k2 lexicon, ${lm_order}-gram LM, LG)"
+  python "$root/local/prepare_lang_bpe.py" \
+    --supervisions "$manifest_dir/${corpus}_supervisions_${train_part}.jsonl.gz" \
+    --lang-dir "$lang_dir" --vocab-size "$vocab_size" --lm-order "$lm_order"
+fi
+
+for s in 4 5 6; do
+  if [ "$stage" -le $s ] && [ "$stop_stage" -ge $s ]; then
+    log "Stage $s is not implemented yet (see the issue tracker: #$((s - 1))); stopping here."
+    exit 2
+  fi
+done
+log "Done: stages $stage-$stop_stage"

@@ -1,0 +1,50 @@
+#!/usr/bin/env python3
+"""Stage 0 of the LibriSpeech recipe: locate the corpus under --dl-dir, download it when it
+is missing and the network allows, or (--demo) synthesize the offline demo corpus.
+
+Usage:
+  local/get_librispeech.py --dl-dir download --parts train-clean-100 dev-clean test-clean
+  local/get_librispeech.py --dl-dir download --demo --demo-size tiny --seed 13
+"""
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from distill.data.demo_corpus import DemoCorpusConfig, generate_demo_corpus
+from distill.data.errors import CorpusError
+from distill.data.librispeech import locate_librispeech
+from distill.utils.logging_setup import setup_logging
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dl-dir", type=Path, required=True)
+    parser.add_argument("--parts", nargs="+", default=["train-clean-100", "dev-clean", "test-clean"])
+    parser.add_argument("--no-download", action="store_true", help="never try the network")
+    parser.add_argument("--demo", action="store_true", help="synthesize the offline demo corpus")
+    parser.add_argument("--demo-size", choices=["default", "tiny"], default="default",
+                        help="default: about 1 h of training audio; tiny: about 2 min")
+    parser.add_argument("--demo-train-minutes", type=float, default=None,
+                        help="override the demo corpus's training audio (minutes)")
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--num-jobs", type=int, default=2)
+    args = parser.parse_args()
+    setup_logging()
+
+    try:
+        if args.demo:
+            config = DemoCorpusConfig.tiny(args.seed) if args.demo_size == "tiny" else DemoCorpusConfig(seed=args.seed)
+            if args.demo_train_minutes is not None:
+                config.train_minutes = args.demo_train_minutes
+            corpus = generate_demo_corpus(args.dl_dir, config, num_jobs=args.num_jobs)
+        else:
+            corpus = locate_librispeech(args.dl_dir, args.parts, download=not args.no_download)
+    except CorpusError as err:
+        logging.error(str(err))
+        sys.exit(1)
+    logging.info(f"Corpus ready: {corpus}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+#!/usr/bin/env python3
+"""Stage 1: lhotse manifests of a corpus's parts, through lhotse's own preparation, checked
+before anything is written.
+
+Usage:
+  local/prepare_manifests.py --corpus librispeech --corpus-dir download/LibriSpeech \
+      --parts train-clean-100 dev-clean test-clean --output-dir data/manifests
+"""
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from distill.data.errors import CorpusError
+from distill.data.corpora import PREPARERS
+from distill.utils.logging_setup import setup_logging
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", choices=sorted(PREPARERS), required=True)
+    parser.add_argument("--corpus-dir", type=Path, required=True)
+    parser.add_argument("--parts", nargs="+", required=True)
+    parser.add_argument("--output-dir", type=Path, required=True)
+    parser.add_argument("--num-jobs", type=int, default=2)
+    args = parser.parse_args()
+    setup_logging()
+    try:
+        PREPARERS[args.corpus](args.corpus_dir, args.parts, args.output_dir, args.num_jobs)
+    except CorpusError as err:
+        logging.error(str(err))
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""The synthesized demo corpus: layout, transcripts, audio, determinism, disjoint voices."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import soundfile
+
+from distill.data.demo_corpus import (
+    DEV_PART,
+    TEST_PART,
+    TRAIN_PART,
+    DemoCorpusConfig,
+    generate_demo_corpus,
+    plan_corpus,
+)
+from distill.data.text_norm import normalize_transcript, speakable
+
+PARTS = (TRAIN_PART, DEV_PART, TEST_PART)
+
+
+def read_transcripts(corpus: Path, part: str) -> dict:
+    out = {}
+    for trans in (corpus / part).rglob("*.trans.txt"):
+        for line in trans.read_text().splitlines():
+            utt, text = line.split(maxsplit=1)
+            out[utt] = (trans.parent, text)
+    return out
+
+
+def test_layout_and_audio(tiny_corpus_dl_dir):
+    corpus = tiny_corpus_dl_dir / "LibriSpeech"
+    for part in PARTS:
+        transcripts = read_transcripts(corpus, part)
+        assert transcripts, part
+        for utt, (chapter_dir, text) in transcripts.items():
+            spk, chapter, _ = utt.split("-")
+            assert chapter_dir == corpus / part / spk / chapter
+            assert text == text.upper() and text.replace("'", "").replace(" ", "").isalpha()
+            info = soundfile.info(str(chapter_dir / f"{utt}.flac"))
+            assert info.samplerate == 16000 and info.channels == 1
+            assert 0.5 < info.duration < 20.0
+    assert (corpus / "SPEAKERS.TXT").is_file()
+
+
+def test_parts_have_disjoint_speakers_and_voices():
+    plan = plan_corpus(DemoCorpusConfig.tiny())
+    voices = {part: {u.speaker.voice for u in plan if u.speaker.part == part} for part in PARTS}
+    speakers = {part: {u.speaker.id for u in plan if u.speaker.part == part} for part in PARTS}
+    for a in PARTS:
+        for b in PARTS:
+            if a < b:
+                assert not voices[a] & voices[b]
+                assert not speakers[a] & speakers[b]
+    # No sentence is spoken in two parts.
+    texts = {part: {u.transcript for u in plan if u.speaker.part == part} for part in PARTS}
+    assert not texts[TRAIN_PART] & texts[TEST_PART]
+
+
+def test_same_seed_same_corpus(tmp_path, tiny_corpus_dl_dir):
+    generate_demo_corpus(tmp_path, DemoCorpusConfig.tiny(seed=7), num_jobs=1)
+
+    def digest(root: Path) -> dict:
+        return {
+            str(p.relative_to(root)): hashlib.md5(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and p.suffix in (".flac", ".txt")
+        }
+
+    assert digest(tmp_path / "LibriSpeech") == digest(tiny_corpus_dl_dir / "LibriSpeech")
+
+
+def test_rerun_skips_and_resumes(tmp_path):
+    config = DemoCorpusConfig.tiny(seed=3)
+    corpus = generate_demo_corpus(tmp_path, config, num_jobs=2)
+    victim = next(corpus.rglob("*.flac"))
+    mtime = victim.stat().st_mtime_ns
+    generate_demo_corpus(tmp_path, config, num_jobs=2)  # done: nothing rewritten
+    assert victim.stat().st_mtime_ns == mtime
+    # An interrupted run (marker and one file gone) resumes and restores the file.
+    (corpus / ".demo_corpus.done").unlink()
+    victim.unlink()
+    generate_demo_corpus(tmp_path, config, num_jobs=2)
+    assert victim.is_file()
+
+
+def test_normalization():
+    assert normalize_transcript("And God said, Let there be light: and there was light.") == (
+        "AND GOD SAID LET THERE BE LIGHT AND THERE WAS LIGHT"
+    )
+    assert normalize_transcript("a well-known man's house") == "A WELL KNOWN MAN'S HOUSE"
+    for bad in ("he paid 5 dollars", "the U.S. army", "e.g. this one", "see figure B here", "50% off"):
+        assert normalize_transcript(bad) is None, bad
+    assert normalize_transcript("one two", min_words=3) is None
+    assert speakable("the LORD said") == "the Lord said"

@@ -1,0 +1,88 @@
+"""Stages 0-1 on LibriSpeech's layout: locating the corpus, manifests, and bad input."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile
+from lhotse import load_manifest
+
+from distill.data.errors import CorpusError
+from distill.data.librispeech import locate_librispeech, prepare_librispeech_manifests
+
+PARTS = ["train-clean-100", "dev-clean", "test-clean"]
+
+
+def test_manifests_match_corpus(corpus_copy, tmp_path):
+    out = tmp_path / "manifests"
+    paths = prepare_librispeech_manifests(corpus_copy, PARTS, out)
+    for part in PARTS:
+        sups = load_manifest(paths[part]["supervisions"])
+        recs = load_manifest(paths[part]["recordings"])
+        n_lines = sum(len(t.read_text().splitlines()) for t in (corpus_copy / part).rglob("*.trans.txt"))
+        assert len(sups) == len(recs) == n_lines
+        assert all(r.sampling_rate == 16000 for r in recs)
+        assert all(s.text and s.speaker == s.id.split("-")[0] for s in sups)
+    # Rerun: skipped (files untouched).
+    mtime = paths["dev-clean"]["recordings"].stat().st_mtime_ns
+    prepare_librispeech_manifests(corpus_copy, PARTS, out)
+    assert paths["dev-clean"]["recordings"].stat().st_mtime_ns == mtime
+
+
+def test_missing_corpus_names_both_ways_out(tmp_path):
+    with pytest.raises(CorpusError) as err:
+        locate_librispeech(tmp_path, PARTS, download=False)
+    assert str(tmp_path / "LibriSpeech") in str(err.value)
+    assert "--demo true" in str(err.value)
+
+
+def assert_fails_naming(corpus, tmp_path, name_in_message):
+    out = tmp_path / "manifests"
+    with pytest.raises(CorpusError) as err:
+        prepare_librispeech_manifests(corpus, PARTS, out)
+    assert name_in_message in str(err.value), str(err.value)
+    # Nothing a rerun would trust was written.
+    assert not out.exists() or not list(out.glob("*.jsonl.gz")) and not list(out.glob(".*.done"))
+    return str(err.value)
+
+
+def test_missing_and_empty_corpus_dir(tmp_path):
+    assert_fails_naming(tmp_path / "nowhere", tmp_path, str(tmp_path / "nowhere"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    msg = assert_fails_naming(empty, tmp_path, str(empty))
+    assert "empty" in msg
+
+
+def test_empty_transcript_line(corpus_copy, tmp_path):
+    trans = next((corpus_copy / "dev-clean").rglob("*.trans.txt"))
+    utt = trans.read_text().split()[0]
+    trans.write_text(trans.read_text() + f"{utt[:-4]}0099\n")
+    msg = assert_fails_naming(corpus_copy, tmp_path, f"{trans}:")
+    assert "empty transcript" in msg
+
+
+def test_unreadable_audio(corpus_copy, tmp_path):
+    flac = next((corpus_copy / "test-clean").rglob("*.flac"))
+    flac.write_bytes(b"this is not audio")
+    msg = assert_fails_naming(corpus_copy, tmp_path, str(flac))
+    assert "unreadable" in msg
+
+
+def test_empty_audio(corpus_copy, tmp_path):
+    flac = next((corpus_copy / "train-clean-100").rglob("*.flac"))
+    flac.write_bytes(b"")  # e.g. an interrupted copy
+    msg = assert_fails_naming(corpus_copy, tmp_path, str(flac))
+    assert "empty audio" in msg
+
+
+def test_wrong_sample_rate(corpus_copy, tmp_path):
+    flac = next((corpus_copy / "dev-clean").rglob("*.flac"))
+    soundfile.write(str(flac), np.zeros(8000, dtype=np.int16), 8000, format="FLAC")
+    msg = assert_fails_naming(corpus_copy, tmp_path, str(flac))
+    assert "8000" in msg and "resample" in msg
+
+
+def test_missing_audio_file(corpus_copy, tmp_path):
+    flac = next((corpus_copy / "dev-clean").rglob("*.flac"))
+    flac.unlink()
+    assert_fails_naming(corpus_copy, tmp_path, str(flac))

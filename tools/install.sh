@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# One-command set-up: Debian packages for the demo corpus, a virtual environment in
+# ./.venv with the pinned stack (requirements.txt), k2 and kaldifeat installed the way
+# shared/STACK.md says works, and this package (editable).
+#
+# Usage: bash tools/install.sh
+# Environment:
+#   PYTHON          interpreter to build the venv from (default: python3.11, else python3)
+#   DISTILL_CACHE   where built/downloaded wheels are cached
+#                   (default: ${XDG_CACHE_HOME:-~/.cache}/distill-kd)
+#   SKIP_APT=1      do not try to install Debian packages (only check for them)
+# Rerunning is safe and cheap: cached wheels are reused, nothing is compiled twice.
+set -euo pipefail
+
+K2_VERSION=1.23.4
+KALDIFEAT_VERSION=1.24
+APT_PACKAGES="flite espeak-ng festival festvox-kdlpc16k sox libsox-fmt-all flac wordnet-base bible-kjv"
+# The commands/files the demo corpus needs from those packages.
+NEEDED_PROGRAMS="flite espeak-ng text2wave sox"
+NEEDED_FILES="/usr/share/wordnet/data.noun"
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cache=${DISTILL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/distill-kd}
+venv=$root/.venv
+step="start"
+start_time=$(date +%s)
+
+log() { echo "[install $(date +%H:%M:%S)] $*"; }
+fail() { echo "[install] FAILED at step '$step': $*" >&2; exit 1; }
+trap 'rc=$?; [ $rc -eq 0 ] || echo "[install] FAILED at step: $step (exit $rc)" >&2' EXIT
+
+step="debian packages"
+missing_debs() {
+  local m=""
+  for p in $NEEDED_PROGRAMS; do command -v "$p" > /dev/null || m="$m $p"; done
+  for f in $NEEDED_FILES; do [ -e "$f" ] || m="$m $f"; done
+  [ -e /usr/share/festival/voices/english/kal_diphone ] || [ -e /usr/share/festival/voices/english/ked_diphone ] || m="$m festival-voice"
+  command -v bible > /dev/null || m="$m bible"
+  echo "$m"
+}
+if [ -n "$(missing_debs)" ]; then
+  if [ "${SKIP_APT:-0}" != 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
+    log "installing Debian packages: $APT_PACKAGES"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq || fail "apt-get update"
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $APT_PACKAGES > /dev/null \
+      || fail "apt-get install $APT_PACKAGES"
+  fi
+  m=$(missing_debs)
+  [ -z "$m" ] || fail "missing for the demo corpus:$m. As root run: apt-get install $APT_PACKAGES"
+fi
+log "Debian packages present: $APT_PACKAGES"
+
+step="python interpreter"
+python=${PYTHON:-$(command -v python3.11 || command -v python3 || true)}
+[ -n "$python" ] || fail "no python3 found; install CPython 3.11"
+pyver=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+[ "$pyver" = 3.11 ] || fail "$python is Python $pyver; k2 $K2_VERSION on the index needs CPython 3.11 (set PYTHON=...)"
+
+step="virtual environment"
+if [ ! -x "$venv/bin/python" ]; then
+  log "creating $venv"
+  "$python" -m venv "$venv" || fail "python -m venv $venv"
+fi
+vpy=$venv/bin/python
+
+step="requirements.txt"
+log "installing requirements.txt (torch 1.13.1 is ~2.3 GB the first time)"
+"$vpy" -m pip install -q -r "$root/requirements.txt" || fail "pip install -r requirements.txt"
+
+step="k2"
+if ! "$vpy" -c "import k2, sys; sys.exit(0 if k2.__dev_version__.startswith('$K2_VERSION') else 1)" 2> /dev/null; then
+  k2_wheel=$("$vpy" "$root/tools/fetch_k2_wheel.py" "$cache" --version "$K2_VERSION" | tail -n 1) \
+    || fail "fetching the k2 wheel"
+  "$vpy" -m pip install -q --no-deps "$k2_wheel" || fail "pip install $k2_wheel"
+fi
+
+step="kaldifeat"
+if ! "$vpy" -c "import kaldifeat" 2> /dev/null; then
+  kf_wheel=$(bash "$root/tools/build_kaldifeat.sh" "$vpy" "$cache" "$KALDIFEAT_VERSION" | tail -n 1) \
+    || fail "building kaldifeat"
+  "$vpy" -m pip install -q --no-deps "$kf_wheel" || fail "pip install $kf_wheel"
+fi
+
+step="this package"
+"$vpy" -m pip install -q --no-deps --no-build-isolation -e "$root" || fail "pip install -e ."
+
+step="import check"
+"$vpy" - << 'PY' || fail "the installed stack does not import"
+import importlib
+import torch, k2, kaldifeat, lhotse, sentencepiece, kaldialign, kaldilm, soundfile, numpy
+import distill
+print("[install] installed:")
+for name, version in [
+    ("python", __import__("sys").version.split()[0]),
+    ("torch", torch.__version__),
+    ("k2", k2.__dev_version__),
+    ("kaldifeat", getattr(kaldifeat, "__version__", "?")),
+    ("lhotse", lhotse.__version__),
+    ("numpy", numpy.__version__),
+    ("sentencepiece", sentencepiece.__version__),
+    ("kaldilm", getattr(kaldilm, "__version__", "?")),
+    ("soundfile", soundfile.__version__),
+    ("distill", distill.__version__),
+]:
+    print(f"[install]   {name:14s} {version}")
+PY
+step="done"
+log "set-up finished in $(( $(date +%s) - start_time )) s; venv: $venv (activate: source .venv/bin/activate)"
