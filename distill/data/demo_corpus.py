@@ -209,7 +209,7 @@ def sentence_pool(config: DemoCorpusConfig) -> List[Tuple[str, str]]:
 
 def estimated_seconds(transcript: str, tempo: float) -> float:
     """A rough duration of a synthesized sentence, for sizing the parts before synthesis."""
-    return (0.6 + len(transcript.split()) / 2.7) / tempo
+    return (0.55 + len(transcript.split()) / 3.0) / tempo
 
 
 def make_speakers(part: str, voices: Sequence[Voice], variants: Sequence[Tuple[int, float]], first_id: int) -> List[Speaker]:

@@ -95,6 +95,7 @@ def compute_fbank(
         logging.info(f"Features already in {output_dir}: skipping")
         return paths
     extractor = make_extractor(extractor_name)
+    output_dir.mkdir(parents=True, exist_ok=True)
     logging.info(f"Feature extractor: {type(extractor).__name__} ({extractor_name}), {NUM_MEL_BINS} bins")
     # Extraction parallelizes over processes; keep each one to one thread.
     torch.set_num_threads(1)
