@@ -49,11 +49,13 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/kaldifeat-build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 echo "build_kaldifeat: fetching kaldifeat==$version and pybind11==$pybind11_version sources" >&2
-"$python" -m pip download -q --no-deps --no-binary :all: -d "$work/src" \
-  "kaldifeat==$version" "pybind11==$pybind11_version" >&2 \
-  || die "could not download the kaldifeat/pybind11 sdists from the package index"
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+kf_sdist=$("$python" "$here/fetch_from_index.py" "$cache_dir/sdist" kaldifeat "kaldifeat-$version.tar.gz" | tail -n 1) \
+  || die "could not download the kaldifeat $version sdist from the package index"
+pb_sdist=$("$python" "$here/fetch_from_index.py" "$cache_dir/sdist" pybind11 "pybind11-$pybind11_version.tar.gz" | tail -n 1) \
+  || die "could not download the pybind11 $pybind11_version sdist from the package index"
 mkdir -p "$work/pybind11"
-tar -xzf "$work"/src/pybind11-*.tar.gz -C "$work/pybind11" --strip-components=1
+tar -xzf "$pb_sdist" -C "$work/pybind11" --strip-components=1
 [ -f "$work/pybind11/CMakeLists.txt" ] || die "the pybind11 sdist has no CMakeLists.txt"
 
 # The throw-away toolkit root.
@@ -90,7 +92,7 @@ PATH=$fake/bin:$PATH \
 KALDIFEAT_CMAKE_ARGS=$cmake_args \
 KALDIFEAT_MAKE_ARGS="-j${KALDIFEAT_JOBS:-$(nproc)}" \
   "$python" -m pip wheel --no-deps --no-build-isolation -w "$work/wheel" \
-  "$work"/src/kaldifeat-*.tar.gz >&2 \
+  "$kf_sdist" >&2 \
   || die "compiling kaldifeat failed; see the compiler output above"
 
 # Publish the wheel atomically: a half-copied cache entry must never look finished.

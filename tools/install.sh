@@ -71,7 +71,8 @@ log "installing requirements.txt (torch 1.13.1 is ~2.3 GB the first time)"
 
 step="k2"
 if ! "$vpy" -c "import k2, sys; sys.exit(0 if k2.__dev_version__.startswith('$K2_VERSION') else 1)" 2> /dev/null; then
-  k2_wheel=$("$vpy" "$root/tools/fetch_k2_wheel.py" "$cache" --version "$K2_VERSION" | tail -n 1) \
+  k2_file="k2-$K2_VERSION-py$pyver-none-any.whl"  # by name: see tools/fetch_from_index.py
+  k2_wheel=$("$vpy" "$root/tools/fetch_from_index.py" "$cache" k2 "$k2_file" | tail -n 1) \
     || fail "fetching the k2 wheel"
   "$vpy" -m pip install -q --no-deps "$k2_wheel" || fail "pip install $k2_wheel"
 fi

@@ -1,15 +1,18 @@
-"""Download the CPython-specific k2 wheel from the package index, check its hash, cache it.
+"""Download one named file of a project from the package index, check its sha256, cache it.
 
-Why: the k2 1.23.4 release tags its files ``py3.9``, ``py3.10``, ``py3.11``. pip reads
-``py3.9`` as "py3 or 9", rates all three as equally good, and ``pip install k2==1.23.4``
+Why, for k2: the k2 1.23.4 release tags its files ``py3.9``, ``py3.10``, ``py3.11``. pip
+reads ``py3.9`` as "py3 or 9", rates all three as equally good, and ``pip install k2==1.23.4``
 picks the py3.9 file, whose extension cannot load on 3.11 (shared/STACK.md, "the k2 trap").
 So we pick the file by name from the index's simple page and install it by path.
+Why, for sdists (kaldifeat, pybind11): ``pip download --no-binary`` builds each sdist's
+metadata in an isolated environment first (slow, and needs more downloads); we only want
+the archive.
 
 The index is the one pip is configured with (``PIP_INDEX_URL`` / ``pip config``), else
 pip's default; no address is written into the project.
 
-Usage: python tools/fetch_k2_wheel.py <cache-dir> [--version 1.23.4]
-Prints the path of the cached, verified wheel.
+Usage: python tools/fetch_from_index.py <cache-dir> <project> <filename>
+Prints the path of the cached, verified file.
 """
 from __future__ import annotations
 
@@ -48,9 +51,9 @@ def find_file(page: str, base: str, filename: str) -> tuple[str, str]:
         if urllib.parse.unquote(path.rsplit("/", 1)[-1]) == filename:
             match = re.match(r"sha256=([0-9a-f]{64})", fragment)
             if not match:
-                raise SystemExit(f"fetch_k2_wheel: the index lists {filename} without a sha256")
+                raise SystemExit(f"fetch_from_index: the index lists {filename} without a sha256")
             return path, match.group(1)
-    raise SystemExit(f"fetch_k2_wheel: {filename} is not on the index page {base}")
+    raise SystemExit(f"fetch_from_index: {filename} is not on the index page {base}")
 
 
 def sha256_of(path: Path) -> str:
@@ -64,35 +67,35 @@ def sha256_of(path: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cache_dir", type=Path)
-    parser.add_argument("--version", default="1.23.4")
+    parser.add_argument("project", help="e.g. k2")
+    parser.add_argument("filename", help="e.g. k2-1.23.4-py3.11-none-any.whl")
     args = parser.parse_args()
 
-    tag = f"py{sys.version_info[0]}.{sys.version_info[1]}"
-    filename = f"k2-{args.version}-{tag}-none-any.whl"
+    filename = args.filename
     dest = args.cache_dir / filename
-    sha_file = dest.with_suffix(".whl.sha256")
+    sha_file = dest.with_name(dest.name + ".sha256")
     if dest.is_file() and sha_file.is_file() and sha256_of(dest) == sha_file.read_text().strip():
         print(dest)
         return
 
-    base = index_url().rstrip("/") + "/k2/"
+    base = index_url().rstrip("/") + f"/{args.project}/"
     try:
         with urllib.request.urlopen(base, timeout=120) as response:
             page = response.read().decode("utf-8", errors="replace")
     except OSError as err:
-        raise SystemExit(f"fetch_k2_wheel: cannot read the package index page {base}: {err}")
+        raise SystemExit(f"fetch_from_index: cannot read the package index page {base}: {err}")
     url, expected = find_file(page, base, filename)
 
     args.cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=args.cache_dir, suffix=".part", delete=False) as tmp:
         tmp_path = Path(tmp.name)
     try:
-        print(f"fetch_k2_wheel: downloading {filename}", file=sys.stderr)
+        print(f"fetch_from_index: downloading {filename}", file=sys.stderr)
         urllib.request.urlretrieve(url, tmp_path)
         actual = sha256_of(tmp_path)
         if actual != expected:
             raise SystemExit(
-                f"fetch_k2_wheel: sha256 mismatch for {filename}: index says {expected}, got {actual}"
+                f"fetch_from_index: sha256 mismatch for {filename}: index says {expected}, got {actual}"
             )
         os.chmod(tmp_path, 0o644)
         os.replace(tmp_path, dest)
