@@ -89,23 +89,15 @@ step="this package"
 
 step="import check"
 "$vpy" - << 'PY' || fail "the installed stack does not import"
-import importlib
-import torch, k2, kaldifeat, lhotse, sentencepiece, kaldialign, kaldilm, soundfile, numpy
-import distill
+from importlib.metadata import version
+import torch, k2, kaldifeat, lhotse, sentencepiece, kaldialign, kaldilm, soundfile, numpy  # noqa: F401
+import distill  # noqa: F401
+import sys
 print("[install] installed:")
-for name, version in [
-    ("python", __import__("sys").version.split()[0]),
-    ("torch", torch.__version__),
-    ("k2", k2.__dev_version__),
-    ("kaldifeat", getattr(kaldifeat, "__version__", "?")),
-    ("lhotse", lhotse.__version__),
-    ("numpy", numpy.__version__),
-    ("sentencepiece", sentencepiece.__version__),
-    ("kaldilm", getattr(kaldilm, "__version__", "?")),
-    ("soundfile", soundfile.__version__),
-    ("distill", distill.__version__),
-]:
-    print(f"[install]   {name:14s} {version}")
+print(f"[install]   {'python':14s} {sys.version.split()[0]}")
+for name in ("torch", "k2", "kaldifeat", "lhotse", "lilcom", "numpy", "sentencepiece", "kaldialign",
+             "kaldilm", "soundfile", "tensorboard", "distill"):
+    print(f"[install]   {name:14s} {version(name)}")
 PY
 step="done"
 log "set-up finished in $(( $(date +%s) - start_time )) s; venv: $venv (activate: source .venv/bin/activate)"
