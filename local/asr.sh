@@ -45,6 +45,7 @@ lm_order=3
 nj=2
 data_dir=data
 
+# shellcheck disable=SC2034  # read by parse_options.sh
 help_message="Usage: $0 --corpus NAME --corpus-subdir DIR --train-part P --dev-parts 'P..' --test-parts 'P..' [options]
 Runs the recipe stages 0-6 (see the top of $0)."
 

@@ -25,8 +25,9 @@ torch_version=$("$python" -c 'import torch; print(torch.__version__)') \
   || die "torch is not importable with $python; install the requirements first"
 py_tag=$("$python" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
 out_dir=$cache_dir/kaldifeat-$version-torch-$torch_version-$py_tag
-if compgen -G "$out_dir/kaldifeat-*.whl" > /dev/null; then
-  ls "$out_dir"/kaldifeat-*.whl | head -n 1
+cached=$(find "$out_dir" -maxdepth 1 -name 'kaldifeat-*.whl' 2> /dev/null | head -n 1)
+if [ -n "$cached" ]; then
+  echo "$cached"
   exit 0
 fi
 
@@ -78,7 +79,7 @@ for lib in libcuda libnvrtc libnvToolsExt libcurand libcufft libcublas libcublas
 done
 
 cudnn_inc=$site/nvidia/cudnn/include
-cudnn_lib=$(ls "$site"/nvidia/cudnn/lib/libcudnn.so* 2> /dev/null | head -n 1 || true)
+cudnn_lib=$(find "$site/nvidia/cudnn/lib" -maxdepth 1 -name 'libcudnn.so*' 2> /dev/null | sort | head -n 1)
 cmake_args="-DCMAKE_BUILD_TYPE=Release -Dkaldifeat_BUILD_TESTS=OFF"
 cmake_args+=" -DFETCHCONTENT_SOURCE_DIR_PYBIND11=$work/pybind11"
 cmake_args+=" -DCUDA_TOOLKIT_ROOT_DIR=$fake -DTORCH_CUDA_ARCH_LIST=8.0"
@@ -100,4 +101,4 @@ mkdir -p "$cache_dir"
 tmp_out=$(mktemp -d "$cache_dir/.kaldifeat-tmp.XXXXXX")
 cp "$work"/wheel/kaldifeat-*.whl "$tmp_out/"
 mv "$tmp_out" "$out_dir"
-ls "$out_dir"/kaldifeat-*.whl | head -n 1
+find "$out_dir" -maxdepth 1 -name 'kaldifeat-*.whl' | head -n 1

@@ -14,7 +14,7 @@ set -euo pipefail
 
 K2_VERSION=1.23.4
 KALDIFEAT_VERSION=1.24
-APT_PACKAGES="flite espeak-ng festival festvox-kdlpc16k sox libsox-fmt-all flac wordnet-base bible-kjv"
+APT_PACKAGES="flite espeak-ng festival festvox-kdlpc16k sox libsox-fmt-all flac wordnet-base bible-kjv shellcheck"
 # The commands/files the demo corpus needs from those packages.
 NEEDED_PROGRAMS="flite espeak-ng text2wave sox"
 NEEDED_FILES="/usr/share/wordnet/data.noun"
@@ -27,7 +27,11 @@ start_time=$(date +%s)
 
 log() { echo "[install $(date +%H:%M:%S)] $*"; }
 fail() { echo "[install] FAILED at step '$step': $*" >&2; exit 1; }
-trap 'rc=$?; [ $rc -eq 0 ] || echo "[install] FAILED at step: $step (exit $rc)" >&2' EXIT
+on_exit() {
+  local rc=$?
+  [ "$rc" -eq 0 ] || echo "[install] FAILED at step: $step (exit $rc)" >&2
+}
+trap on_exit EXIT
 
 step="debian packages"
 missing_debs() {

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by run.sh: the project root, its virtual environment (made by tools/install.sh),
 # and a single thread per process for the small-core machines this runs on by default.
 DISTILL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
