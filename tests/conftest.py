@@ -26,3 +26,19 @@ def corpus_copy(tiny_corpus_dl_dir, tmp_path) -> Path:
     dest = tmp_path / "dl" / "LibriSpeech"
     shutil.copytree(tiny_corpus_dl_dir / "LibriSpeech", dest)
     return dest
+
+
+@pytest.fixture(scope="session")
+def tiny_data_dir(tiny_corpus_dl_dir, tmp_path_factory) -> Path:
+    """Stages 1-3 run on the tiny corpus: ``manifests/``, ``fbank/`` and ``lang_bpe_100/``.
+    Read-only for tests."""
+    from distill.data.features import compute_fbank
+    from distill.data.librispeech import prepare_librispeech_manifests
+    from distill.lang.prepare_lang import prepare_lang_bpe
+
+    data = tmp_path_factory.mktemp("tiny_data")
+    parts = ["train-clean-100", "dev-clean", "test-clean"]
+    prepare_librispeech_manifests(tiny_corpus_dl_dir / "LibriSpeech", parts, data / "manifests")
+    compute_fbank(data / "manifests", "librispeech", parts, data / "fbank")
+    prepare_lang_bpe(data / "manifests" / "librispeech_supervisions_train-clean-100.jsonl.gz", data / "lang_bpe_100", 100)
+    return data

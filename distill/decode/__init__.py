@@ -1,0 +1,1 @@
+"""Decoding of transducer models (greedy search, and later beam searches)."""

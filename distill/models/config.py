@@ -1,0 +1,143 @@
+"""Configurations of the transducer model and of its loss, as plain dataclasses.
+
+Both round-trip through plain dicts (``to_dict`` / ``from_dict``), hence through YAML
+files and checkpoints (a checkpoint stores ``{"config": {"model": ..., "loss": ...}}``).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Dict, Mapping, Tuple, Type, TypeVar
+
+_C = TypeVar("_C")
+
+
+def _from_dict(cls: Type[_C], d: Mapping[str, Any]) -> _C:
+    """Build the dataclass ``cls`` from a mapping, refusing unknown keys.
+
+    Args:
+      cls:
+        The dataclass type.
+      d:
+        Field names to values; missing fields take their defaults.
+    Returns:
+      An instance of ``cls``.
+    """
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise ValueError(f"Unknown {cls.__name__} field(s) {unknown}; known fields: {sorted(names)}")
+    return cls(**dict(d))
+
+
+@dataclass
+class ModelConfig:
+    """Architecture of a transducer (encoder + predictor + joiner).
+
+    ``encoder`` and ``decoder`` are keys of the registries ``ENCODERS`` and ``PREDICTORS``
+    in :mod:`distill.models.registry`. ``vocab_size`` must be set from the lang dir's BPE
+    model; ``blank_id`` is the id of ``<blk>`` (0 in our lang dirs).
+    """
+
+    encoder: str = "conformer"
+    num_features: int = 80
+    encoder_dim: int = 256
+    num_encoder_layers: int = 6
+    nhead: int = 4
+    dim_feedforward: int = 1024
+    cnn_module_kernel: int = 15
+    subsampling_channels: int = 0
+    decoder: str = "stateless"
+    decoder_dim: int = 256
+    context_size: int = 2
+    joiner_dim: int = 256
+    dropout: float = 0.1
+    vocab_size: int = 500
+    blank_id: int = 0
+
+    def __post_init__(self) -> None:
+        if self.encoder_dim % self.nhead != 0:
+            raise ValueError(f"encoder_dim ({self.encoder_dim}) must be divisible by nhead ({self.nhead})")
+        if self.cnn_module_kernel < 1 or self.cnn_module_kernel % 2 == 0:
+            raise ValueError(f"cnn_module_kernel must be odd and positive, got {self.cnn_module_kernel}")
+        if self.context_size < 1:
+            raise ValueError(f"context_size must be >= 1, got {self.context_size}")
+        if not 0 <= self.blank_id < self.vocab_size:
+            raise ValueError(f"blank_id ({self.blank_id}) must lie in [0, vocab_size={self.vocab_size})")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The config as a plain dict (for YAML and checkpoints)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ModelConfig":
+        """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError``.
+
+        Args:
+          d:
+            Field names to values; missing fields take their defaults.
+        """
+        return _from_dict(cls, d)
+
+
+@dataclass
+class LossConfig:
+    """Settings of the pruned RNN-T loss and of its warm-up schedule.
+
+    ``prune_range`` is the number of symbol positions kept per frame by
+    ``k2.get_rnnt_prune_ranges``; ``lm_scale`` and ``am_scale`` are the ``lm_only_scale``
+    and ``am_only_scale`` of ``k2.rnnt_loss_smoothed`` (the "simple" loss).
+
+    Warm-up (see :meth:`scales`), with ``w = model_warm_step`` and ``b`` the number of
+    training batches seen so far:
+
+    * pruned loss scale: ``0.0`` for ``b < w / 2``, ``0.1`` for ``w / 2 <= b < w``,
+      ``1.0`` for ``b >= w``;
+    * simple loss scale: linear from ``1.0`` at ``b = 0`` to ``simple_loss_scale`` at
+      ``b = w``, i.e. ``1.0 - (1.0 - simple_loss_scale) * min(b / w, 1)``, then constant.
+
+    ``model_warm_step <= 0`` disables warm-up (scales ``simple_loss_scale`` and ``1.0``).
+    """
+
+    prune_range: int = 5
+    lm_scale: float = 0.25
+    am_scale: float = 0.0
+    simple_loss_scale: float = 0.5
+    model_warm_step: int = 3000
+
+    def __post_init__(self) -> None:
+        if self.prune_range < 2:
+            raise ValueError(f"prune_range must be >= 2 for the regular RNN-T, got {self.prune_range}")
+
+    def scales(self, batch_idx_train: int) -> Tuple[float, float]:
+        """The (simple, pruned) loss scales after ``batch_idx_train`` batches.
+
+        Args:
+          batch_idx_train:
+            Number of training batches processed so far (0 for the first batch).
+        Returns:
+          A tuple ``(simple_scale, pruned_scale)``; see the class docstring.
+        """
+        warm = self.model_warm_step
+        if warm <= 0 or batch_idx_train >= warm:
+            return self.simple_loss_scale, 1.0
+        frac = max(batch_idx_train, 0) / warm
+        simple_scale = 1.0 - (1.0 - self.simple_loss_scale) * frac
+        pruned_scale = 0.0 if frac < 0.5 else 0.1
+        return simple_scale, pruned_scale
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The config as a plain dict (for YAML and checkpoints)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "LossConfig":
+        """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError``.
+
+        Args:
+          d:
+            Field names to values; missing fields take their defaults.
+        """
+        return _from_dict(cls, d)

@@ -1,0 +1,91 @@
+"""Convolutional front end that subsamples the feature frames by 4.
+
+The output length of every encoder that uses it is given by :func:`subsampled_lengths`;
+training (loss boundaries), decoding and tests all call that one function.
+"""
+from __future__ import annotations
+
+from typing import Union, overload
+
+import torch
+from torch import nn
+
+#: Fewest input frames :class:`Conv2dSubsampling` accepts (it then gives one output frame).
+MIN_INPUT_FRAMES = 7
+
+
+@overload
+def subsampled_lengths(x_lens: int) -> int:
+    ...
+
+
+@overload
+def subsampled_lengths(x_lens: torch.Tensor) -> torch.Tensor:
+    ...
+
+
+def subsampled_lengths(x_lens: Union[int, torch.Tensor]) -> Union[int, torch.Tensor]:
+    """Number of output frames of :class:`Conv2dSubsampling` for ``x_lens`` input frames.
+
+    Each of the two 3x3 convolutions with stride 2 and no padding maps ``T`` frames to
+    ``(T - 3) // 2 + 1 = (T - 1) // 2``, so the result is ``((T - 1) // 2 - 1) // 2``.
+
+    Args:
+      x_lens:
+        An int, or an integer tensor of any shape (usually ``(N,)``), with the numbers of
+        input frames.
+    Returns:
+      The numbers of output frames, of the same type (and shape, dtype, device).
+    """
+    if isinstance(x_lens, torch.Tensor):
+        return torch.div(torch.div(x_lens - 1, 2, rounding_mode="floor") - 1, 2, rounding_mode="floor")
+    return ((x_lens - 1) // 2 - 1) // 2
+
+
+class Conv2dSubsampling(nn.Module):
+    """Subsample by 4 in time: Conv2d(3x3, stride 2) -> ReLU -> Conv2d(3x3, stride 2) -> ReLU
+    -> Linear to ``out_dim``.
+
+    No padding is used, so the output frames that :func:`subsampled_lengths` counts depend
+    only on the valid (non-padding) input frames of each utterance.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, channels: int = 0) -> None:
+        """
+        Args:
+          in_dim:
+            Feature dimension of the input (e.g. 80 fbank bins); must be >= 7.
+          out_dim:
+            Output dimension (the encoder dimension).
+          channels:
+            Number of channels of both convolutions; 0 means ``out_dim``.
+        """
+        super().__init__()
+        if in_dim < MIN_INPUT_FRAMES:
+            raise ValueError(f"in_dim must be >= {MIN_INPUT_FRAMES}, got {in_dim}")
+        channels = channels or out_dim
+        self.in_dim = in_dim
+        self.out_dim = out_dim
+        self.conv = nn.Sequential(
+            nn.Conv2d(1, channels, kernel_size=3, stride=2),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, kernel_size=3, stride=2),
+            nn.ReLU(),
+        )
+        self.out = nn.Linear(channels * subsampled_lengths(in_dim), out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """
+        Args:
+          x:
+            Input features of shape (N, T, in_dim), with T >= 7.
+        Returns:
+          A tensor of shape (N, T', out_dim) with ``T' = subsampled_lengths(T)``.
+        """
+        if x.ndim != 3 or x.size(2) != self.in_dim:
+            raise ValueError(f"Expected input of shape (N, T, {self.in_dim}), got {tuple(x.shape)}")
+        if x.size(1) < MIN_INPUT_FRAMES:
+            raise ValueError(f"Need at least {MIN_INPUT_FRAMES} input frames, got {x.size(1)}")
+        x = self.conv(x.unsqueeze(1))  # (N, channels, T', F')
+        n, c, t, f = x.shape
+        return self.out(x.transpose(1, 2).reshape(n, t, c * f))

@@ -1,0 +1,128 @@
+"""Checkpoints, written once here for every model: save, load, find, prune, average.
+
+A checkpoint is a dict with nested keys (never everything at the top level)::
+
+    {"model": state_dict, "optimizer": ..., "scheduler": ..., "sampler": ...,
+     "config": {...}, "state": {"epoch", "batch_idx_train", ...}, "env": {...}}
+
+Files in the experiment directory: ``epoch-<N>.pt`` at the end of each epoch and
+``checkpoint-<batch>.pt`` every ``save_every_n`` batches (the last ``keep_last_k`` kept).
+All are written atomically, so a killed run never leaves a truncated checkpoint behind.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import torch
+
+from distill.utils.env import environment_info
+from distill.utils.io import atomic_save_torch
+
+
+def save_checkpoint(
+    path: Path,
+    model: torch.nn.Module,
+    config: Dict[str, Any],
+    state: Dict[str, Any],
+    optimizer: Optional[torch.optim.Optimizer] = None,
+    scheduler: Optional[Any] = None,
+    sampler: Optional[Any] = None,
+    scaler: Optional[Any] = None,
+) -> None:
+    """Write a checkpoint atomically.
+
+    Args:
+      path:
+        Destination file.
+      model:
+        The model (a DDP wrapper is unwrapped).
+      config:
+        The full experiment config as a plain dict.
+      state:
+        Training progress (epoch, batch_idx_train, best losses, ...).
+      optimizer / scheduler / sampler / scaler:
+        Saved through their ``state_dict()`` when given.
+    """
+    model = model.module if hasattr(model, "module") else model
+    checkpoint = {
+        "model": model.state_dict(),
+        "config": config,
+        "state": state,
+        "env": environment_info(),
+    }
+    for key, obj in (("optimizer", optimizer), ("scheduler", scheduler), ("sampler", sampler), ("scaler", scaler)):
+        if obj is not None:
+            checkpoint[key] = obj.state_dict()
+    atomic_save_torch(checkpoint, path)
+    logging.info(f"Saved checkpoint {path}")
+
+
+def load_checkpoint(path: Path, map_location: str = "cpu") -> Dict[str, Any]:
+    """Load a checkpoint dict, with an error naming the file when it is missing or broken."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Checkpoint {path} does not exist")
+    try:
+        checkpoint = torch.load(path, map_location=map_location)
+    except Exception as err:  # pickle/zip errors of a corrupted file
+        raise RuntimeError(f"Checkpoint {path} cannot be read ({err}); delete it and resume from another") from err
+    if not isinstance(checkpoint, dict) or "model" not in checkpoint:
+        raise RuntimeError(f"{path} is not a checkpoint of this project (no 'model' key)")
+    return checkpoint
+
+
+def batch_checkpoints(exp_dir: Path) -> List[Path]:
+    """``checkpoint-<batch>.pt`` files in ``exp_dir``, newest (highest batch) first."""
+    found = []
+    for path in Path(exp_dir).glob("checkpoint-*.pt"):
+        match = re.fullmatch(r"checkpoint-(\d+)\.pt", path.name)
+        if match:
+            found.append((int(match.group(1)), path))
+    return [p for _, p in sorted(found, reverse=True)]
+
+
+def epoch_checkpoint(exp_dir: Path, epoch: int) -> Path:
+    return Path(exp_dir) / f"epoch-{epoch}.pt"
+
+
+def remove_old_batch_checkpoints(exp_dir: Path, keep_last_k: int) -> None:
+    """Delete all but the ``keep_last_k`` newest batch checkpoints."""
+    for path in batch_checkpoints(exp_dir)[keep_last_k:]:
+        path.unlink()
+
+
+def average_state_dicts(paths: List[Path]) -> Dict[str, torch.Tensor]:
+    """The element-wise mean of the models in ``paths`` (icefall's ``--epoch/--avg``).
+
+    Floating-point tensors are averaged in float64 and cast back; integer buffers
+    (e.g. counters) are taken from the last checkpoint.
+    """
+    if not paths:
+        raise ValueError("No checkpoints to average")
+    total: Dict[str, torch.Tensor] = {}
+    last: Dict[str, torch.Tensor] = {}
+    for path in paths:
+        state = load_checkpoint(path)["model"]
+        for name, tensor in state.items():
+            last[name] = tensor
+            if tensor.is_floating_point():
+                total[name] = total.get(name, 0) + tensor.double()
+    averaged = {}
+    for name, tensor in last.items():
+        averaged[name] = (total[name] / len(paths)).to(tensor.dtype) if name in total else tensor
+    return averaged
+
+
+def averaged_epochs_state(exp_dir: Path, epoch: int, avg: int) -> Dict[str, torch.Tensor]:
+    """The model averaged over epochs ``epoch - avg + 1 .. epoch``."""
+    if avg < 1 or epoch - avg + 1 < 1:
+        raise ValueError(f"--avg {avg} with --epoch {epoch} reaches before epoch 1")
+    paths = [epoch_checkpoint(exp_dir, e) for e in range(epoch - avg + 1, epoch + 1)]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"Missing checkpoints for averaging: {', '.join(missing)}")
+    logging.info(f"Averaging {len(paths)} checkpoints: {', '.join(p.name for p in paths)}")
+    return average_state_dicts(paths)

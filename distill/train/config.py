@@ -1,0 +1,181 @@
+"""Typed experiment configuration: dataclasses loadable from ``conf/*.yaml``, overridable on
+the command line with ``--set section.key=value``.
+
+Unknown keys are errors that name the file (or the override) and list the valid keys: a
+typo must never silently create a new setting.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import yaml
+
+from distill.models.config import LossConfig, ModelConfig
+
+
+@dataclass
+class DataConfig:
+    """What the training data is and how it is batched.
+
+    Attributes:
+      train_cuts / valid_cuts: cut manifests with precomputed features (stage 2).
+      lang_dir: the lang dir (stage 3) holding ``bpe.model``.
+      max_duration: seconds of audio per batch (lhotse's DynamicBucketingSampler).
+      num_buckets: duration buckets of the sampler.
+      min_cut_duration / max_cut_duration: cuts outside are dropped (logged).
+      spec_augment: apply SpecAugment to training batches.
+      num_workers: DataLoader workers.
+    """
+
+    train_cuts: str = ""
+    valid_cuts: str = ""
+    lang_dir: str = ""
+    max_duration: float = 200.0
+    num_buckets: int = 10
+    min_cut_duration: float = 0.5
+    max_cut_duration: float = 20.0
+    spec_augment: bool = True
+    num_workers: int = 0
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with a linear warm-up then icefall's "Eden" decay (see distill/train/schedule.py).
+
+    Attributes:
+      base_lr: the peak learning rate.
+      weight_decay: AdamW's decoupled weight decay.
+      warmup_batches: linear warm-up from 0 to ``base_lr``.
+      lr_batches / lr_epochs: Eden's decay constants (in batches and in epochs).
+      clip_grad_norm: gradient clipping by global norm.
+    """
+
+    base_lr: float = 2e-3
+    weight_decay: float = 1e-3
+    warmup_batches: int = 300
+    lr_batches: int = 3000
+    lr_epochs: float = 6.0
+    clip_grad_norm: float = 5.0
+
+
+@dataclass
+class TrainLoopConfig:
+    """The training loop.
+
+    Attributes:
+      exp_dir: where checkpoints, logs and tensorboard go.
+      num_epochs: epochs to train.
+      seed: random seed (model init, sampler shuffling).
+      log_interval: batches between log lines.
+      save_every_n: batches between batch checkpoints (0: only per epoch).
+      keep_last_k: batch checkpoints kept.
+      max_nonfinite_in_a_row: stop with an error after this many non-finite losses in a row.
+      device: "auto" (CUDA when present), "cpu" or "cuda".
+    """
+
+    exp_dir: str = "exp/teacher"
+    num_epochs: int = 10
+    seed: int = 42
+    log_interval: int = 20
+    save_every_n: int = 200
+    keep_last_k: int = 3
+    max_nonfinite_in_a_row: int = 20
+    device: str = "auto"
+
+
+@dataclass
+class ExperimentConfig:
+    """The whole experiment: model, loss, data, optimizer and loop."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainLoopConfig = field(default_factory=TrainLoopConfig)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: Dict[str, Any], source: str = "<dict>") -> "ExperimentConfig":
+        """Build from a nested dict, refusing unknown sections and keys (naming ``source``)."""
+        config = cls()
+        config.update(raw, source)
+        return config
+
+    def update(self, raw: Dict[str, Any], source: str) -> None:
+        sections = {f.name for f in dataclasses.fields(self)}
+        for section, values in (raw or {}).items():
+            if section not in sections:
+                raise ValueError(f"{source}: unknown section '{section}' (valid: {', '.join(sorted(sections))})")
+            if not isinstance(values, dict):
+                raise ValueError(f"{source}: section '{section}' must be a mapping")
+            target = getattr(self, section)
+            for key, value in values.items():
+                set_field(target, key, value, f"{source}: {section}")
+
+
+def set_field(target: Any, key: str, value: Any, where: str) -> None:
+    """Set ``target.key = value`` with the field's type, or raise naming ``where``."""
+    fields = {f.name: f for f in dataclasses.fields(target)}
+    if key not in fields:
+        raise ValueError(f"{where}: unknown key '{key}' (valid: {', '.join(sorted(fields))})")
+    current = getattr(target, key)
+    try:
+        setattr(target, key, coerce(value, type(current)))
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{where}.{key}: cannot use {value!r} ({err})") from err
+
+
+def coerce(value: Any, kind: type) -> Any:
+    """Convert ``value`` (from YAML or a ``--set`` string) to the field's type."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("true", "1", "yes"):
+            return True
+        if str(value).lower() in ("false", "0", "no"):
+            return False
+        raise ValueError("expected true or false")
+    if kind is int and isinstance(value, float) and not value.is_integer():
+        raise ValueError("expected an integer")
+    if kind in (int, float) and isinstance(value, str):
+        return kind(float(value)) if kind is int else float(value)
+    return kind(value)
+
+
+def load_config(yaml_files: Sequence[Path] = (), overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """Defaults, then each YAML file in order, then ``section.key=value`` overrides.
+
+    Args:
+      yaml_files:
+        Config files (later ones override earlier ones).
+      overrides:
+        Strings like ``"model.encoder_dim=144"``.
+    """
+    config = ExperimentConfig()
+    for path in yaml_files:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"Config file {path} does not exist")
+        with open(path) as f:
+            config.update(yaml.safe_load(f) or {}, str(path))
+    for item in overrides:
+        if "=" not in item or "." not in item.split("=", 1)[0]:
+            raise ValueError(f"--set {item!r}: expected section.key=value")
+        dotted, value = item.split("=", 1)
+        section, key = dotted.split(".", 1)
+        config.update({section: {key: yaml.safe_load(value)}}, f"--set {item}")
+    return config
+
+
+def save_config(config: ExperimentConfig, path: Path) -> None:
+    """Write the resolved config as YAML (atomically)."""
+    from distill.utils.io import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+

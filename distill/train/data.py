@@ -1,0 +1,154 @@
+"""Training data: lhotse cuts -> filtered -> DynamicBucketingSampler -> K2SpeechRecognitionDataset.
+
+The sampler is given the world size and rank, so under ``torchrun`` each process reads its
+own share of every epoch (lhotse's distributed sampling).
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from functools import partial
+from typing import List, Optional, Tuple
+
+import k2
+import sentencepiece as spm
+import torch
+from lhotse import CutSet
+from lhotse.dataset import DynamicBucketingSampler, K2SpeechRecognitionDataset, SpecAugment
+from torch.utils.data import DataLoader
+
+from distill.data.manifests import load_cuts
+from distill.models.subsampling import subsampled_lengths
+from distill.train.config import DataConfig
+
+
+def load_bpe(lang_dir: Path) -> spm.SentencePieceProcessor:
+    """The BPE model of a lang dir (stage 3), with an error naming the stage when missing."""
+    path = Path(lang_dir) / "bpe.model"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run the lang stage (stage 3) first")
+    sp = spm.SentencePieceProcessor()
+    sp.load(str(path))
+    return sp
+
+
+@dataclass
+class FilterStats:
+    """Why cuts were dropped before training (logged)."""
+
+    kept: int = 0
+    too_short_or_long: int = 0
+    too_few_frames: int = 0
+    empty_text: int = 0
+
+
+def usable(cut, sp: spm.SentencePieceProcessor, config: DataConfig, stats: FilterStats) -> bool:
+    """Whether the pruned RNN-T loss can train on ``cut``.
+
+    Dropped: durations outside [min, max]; empty transcripts (k2 1.23.4's losses do not
+    support empty references); and cuts whose frame count after subsampling by 4 is smaller
+    than their token count (no alignment exists: the pruned loss would be infinite).
+    """
+    if not config.min_cut_duration <= cut.duration <= config.max_cut_duration:
+        stats.too_short_or_long += 1
+        return False
+    text = " ".join(s.text for s in cut.supervisions if s.text)
+    tokens = sp.encode(text, out_type=int)
+    if not tokens:
+        stats.empty_text += 1
+        return False
+    frames = int(subsampled_lengths(torch.tensor([cut.num_frames]))[0])
+    if frames < len(tokens):
+        stats.too_few_frames += 1
+        return False
+    stats.kept += 1
+    return True
+
+
+def filter_cuts(cuts: CutSet, sp: spm.SentencePieceProcessor, config: DataConfig, name: str) -> CutSet:
+    """Drop unusable cuts eagerly and log how many and why."""
+    stats = FilterStats()
+    kept = cuts.filter(partial(usable, sp=sp, config=config, stats=stats)).to_eager()
+    dropped = stats.too_short_or_long + stats.too_few_frames + stats.empty_text
+    logging.info(
+        f"{name}: kept {stats.kept} cuts, dropped {dropped} (duration outside "
+        f"[{config.min_cut_duration}, {config.max_cut_duration}] s: {stats.too_short_or_long}, "
+        f"fewer frames after subsampling than tokens: {stats.too_few_frames}, empty text: {stats.empty_text})"
+    )
+    if stats.kept == 0:
+        raise ValueError(f"{name}: no usable cuts left after filtering")
+    return kept
+
+
+def make_loader(
+    cuts: CutSet,
+    config: DataConfig,
+    train: bool,
+    world_size: int = 1,
+    rank: int = 0,
+    seed: int = 0,
+) -> DataLoader:
+    """A DataLoader of K2SpeechRecognitionDataset batches over ``cuts``.
+
+    Args:
+      cuts:
+        Filtered cuts with precomputed features.
+      config:
+        Batching settings.
+      train:
+        Shuffle and SpecAugment (when enabled) for training; neither for validation.
+      world_size / rank:
+        Distributed sampling (each rank gets its own share).
+      seed:
+        The sampler's shuffling seed.
+    """
+    with warnings.catch_warnings():
+        # Our cut sets are filtered eagerly (to count what was dropped); lhotse warns about that.
+        warnings.filterwarnings("ignore", message=".*eagerly read CutSet.*")
+        sampler = DynamicBucketingSampler(
+            cuts,
+            max_duration=config.max_duration,
+            num_buckets=config.num_buckets,
+            shuffle=train,
+            drop_last=train,
+            world_size=world_size,
+            rank=rank,
+            seed=seed,
+        )
+    transforms = [SpecAugment(time_warp_factor=80, num_frame_masks=2, features_mask_size=27, frames_mask_size=40)] if train and config.spec_augment else []
+    dataset = K2SpeechRecognitionDataset(input_transforms=transforms, return_cuts=True)
+    # A private generator: creating a DataLoader iterator draws a seed from it, and drawing
+    # from the global RNG instead would make a resumed run diverge from an uninterrupted one.
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=config.num_workers, generator=generator)
+
+
+def batch_to_model_inputs(
+    batch: dict, sp: spm.SentencePieceProcessor, device: torch.device
+) -> Tuple[torch.Tensor, torch.Tensor, k2.RaggedTensor, List[str]]:
+    """Features, their lengths, the BPE ids of the transcripts, and the transcripts.
+
+    Returns:
+      ``(x (N, T, 80), x_lens (N,), y (ragged, N utterances), texts)``, on ``device``.
+    """
+    x = batch["inputs"].to(device)
+    sup = batch["supervisions"]
+    # K2SpeechRecognitionDataset sorts supervisions by duration; features follow sequence_idx.
+    x_lens = torch.zeros(x.size(0), dtype=torch.int64)
+    x_lens[sup["sequence_idx"].long()] = sup["num_frames"].to(torch.int64)
+    texts = [""] * x.size(0)
+    for idx, text in zip(sup["sequence_idx"].tolist(), sup["text"]):
+        texts[idx] = text
+    y = k2.RaggedTensor(sp.encode(texts, out_type=int)).to(device)
+    return x, x_lens.to(device), y, texts
+
+
+def load_train_valid(config: DataConfig, sp: spm.SentencePieceProcessor) -> Tuple[CutSet, Optional[CutSet]]:
+    """The filtered training and (if configured) validation cuts."""
+    train = filter_cuts(load_cuts(Path(config.train_cuts)), sp, config, "train")
+    valid = None
+    if config.valid_cuts:
+        valid = filter_cuts(load_cuts(Path(config.valid_cuts)), sp, config, "valid")
+    return train, valid

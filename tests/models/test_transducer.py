@@ -1,0 +1,241 @@
+"""Tests of the transducer model and its k2 pruned RNN-T loss (tiny models, CPU and CUDA)."""
+from __future__ import annotations
+
+import math
+from typing import Iterator, List
+
+import k2
+import pytest
+import torch
+
+from distill.models.config import LossConfig, ModelConfig
+from distill.models.joiner import Joiner
+from distill.models.registry import build_transducer
+from distill.models.subsampling import Conv2dSubsampling, subsampled_lengths
+from distill.models.transducer import Transducer, add_sos_and_pad, combine_losses, num_params
+
+DEVICES: List[torch.device] = [torch.device("cpu")]
+if torch.cuda.is_available():
+    DEVICES.append(torch.device("cuda", 0))
+
+
+@pytest.fixture(autouse=True)
+def one_cpu_thread() -> Iterator[None]:
+    """Tiny models run fastest on one thread; with 2 shared cores, more threads can spin
+    and slow a test down by orders of magnitude when the other core is busy."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
+def tiny_config(**kwargs) -> ModelConfig:
+    """A model small enough for unit tests on 2 CPU cores."""
+    values = dict(
+        num_features=20,
+        encoder_dim=32,
+        num_encoder_layers=2,
+        nhead=2,
+        dim_feedforward=64,
+        cnn_module_kernel=3,
+        decoder_dim=32,
+        context_size=2,
+        joiner_dim=32,
+        dropout=0.0,
+        vocab_size=8,
+    )
+    values.update(kwargs)
+    return ModelConfig(**values)
+
+
+def tiny_model(device: torch.device, seed: int = 0, **kwargs) -> Transducer:
+    torch.manual_seed(seed)
+    return build_transducer(tiny_config(**kwargs)).to(device)
+
+
+def full_lattice_loss(model: Transducer, x: torch.Tensor, x_lens: torch.Tensor, y: k2.RaggedTensor) -> torch.Tensor:
+    """The unpruned RNN-T loss (summed) of ``model``, with the joiner on every (t, u)."""
+    encoder_out, encoder_out_lens = model.encode(x, x_lens)
+    y_padded, sos_y_padded, y_lens = add_sos_and_pad(y, model.blank_id)
+    decoder_out = model.decoder(sos_y_padded)
+    logits = model.joiner(encoder_out[:, :, None, :], decoder_out[:, None, :, :])
+    boundary = torch.stack(
+        [torch.zeros_like(y_lens), torch.zeros_like(y_lens), y_lens, encoder_out_lens], dim=1
+    )
+    return k2.rnnt_loss(logits.float(), y_padded, model.blank_id, boundary, reduction="sum")
+
+
+@pytest.mark.parametrize("T", [7, 8, 9, 10, 11, 12, 13, 50, 101])
+def test_subsampled_lengths_formula(T: int) -> None:
+    assert subsampled_lengths(T) == ((T - 1) // 2 - 1) // 2
+    assert subsampled_lengths(torch.tensor([T])).tolist() == [subsampled_lengths(T)]
+    sub = Conv2dSubsampling(in_dim=20, out_dim=16, channels=4)
+    assert sub(torch.randn(2, T, 20)).shape == (2, subsampled_lengths(T), 16)
+
+
+def test_subsampling_rejects_short_input() -> None:
+    sub = Conv2dSubsampling(in_dim=20, out_dim=16, channels=4)
+    with pytest.raises(ValueError):
+        sub(torch.randn(1, 6, 20))
+
+
+@pytest.mark.parametrize("device", DEVICES, ids=str)
+def test_encoder_shapes(device: torch.device) -> None:
+    model = tiny_model(device).eval()
+    for T in (7, 10, 33, 64):
+        x = torch.randn(3, T, 20, device=device)
+        x_lens = torch.tensor([T, max(7, T - 3), 7], device=device)
+        out, out_lens = model.encode(x, x_lens)
+        assert out.shape == (3, subsampled_lengths(T), 32)
+        assert out_lens.tolist() == subsampled_lengths(x_lens).tolist()
+        assert out_lens.dtype == torch.int64 and out_lens.device == out.device
+
+
+@pytest.mark.parametrize("device", DEVICES, ids=str)
+def test_padding_invariance(device: torch.device) -> None:
+    model = tiny_model(device).eval()
+    short = torch.randn(1, 23, 20, device=device)
+    long = torch.randn(1, 61, 20, device=device)
+    batch = torch.zeros(2, 61, 20, device=device)
+    batch[0, :23] = short[0]
+    batch[1] = long[0]
+    with torch.no_grad():
+        alone, alone_lens = model.encode(short, torch.tensor([23], device=device))
+        batched, batched_lens = model.encode(batch, torch.tensor([23, 61], device=device))
+    n = int(alone_lens[0])
+    assert int(batched_lens[0]) == n
+    torch.testing.assert_close(batched[0, :n], alone[0], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("device", DEVICES, ids=str)
+def test_pruned_loss_equals_full_loss_k2(device: torch.device) -> None:
+    """With prune_range >= U + 1 nothing is pruned: rnnt_loss_pruned == rnnt_loss."""
+    torch.manual_seed(1)
+    B, T, U, V, C = 2, 6, 3, 5, 8
+    joiner = Joiner(C, C, C, V).to(device)
+    enc = torch.randn(B, T, C, device=device)
+    dec = torch.randn(B, U + 1, C, device=device)
+    symbols = torch.randint(1, V, (B, U), device=device)
+    boundary = torch.tensor([[0, 0, 3, 6], [0, 0, 2, 5]], dtype=torch.int64, device=device)
+    symbols[1, 2] = 0  # padding past U_1 = 2
+
+    am = torch.randn(B, T, V, device=device)
+    lm = torch.randn(B, U + 1, V, device=device)
+    _, (px_grad, py_grad) = k2.rnnt_loss_smoothed(
+        lm=lm, am=am, symbols=symbols, termination_symbol=0, lm_only_scale=0.25,
+        am_only_scale=0.0, boundary=boundary, reduction="sum", return_grad=True,
+    )
+    ranges = k2.get_rnnt_prune_ranges(px_grad, py_grad, boundary, s_range=U + 2)
+    am_pruned, lm_pruned = k2.do_rnnt_pruning(joiner.encoder_proj(enc), joiner.decoder_proj(dec), ranges)
+    pruned_logits = joiner(am_pruned, lm_pruned, project_input=False)
+    pruned = k2.rnnt_loss_pruned(pruned_logits, symbols, ranges, 0, boundary, reduction="sum")
+
+    full_logits = joiner(enc[:, :, None, :], dec[:, None, :, :])
+    assert full_logits.shape == (B, T, U + 1, V)
+    full = k2.rnnt_loss(full_logits, symbols, 0, boundary, reduction="sum")
+    torch.testing.assert_close(pruned, full, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("device", DEVICES, ids=str)
+def test_forward_pruned_loss_equals_full_lattice(device: torch.device) -> None:
+    model = tiny_model(device).eval()
+    x = torch.randn(2, 40, 20, device=device)
+    x_lens = torch.tensor([40, 31], device=device)
+    y = k2.RaggedTensor([[1, 2, 3], [4, 5]]).to(device)
+    with torch.no_grad():
+        out = model(x, x_lens, y, LossConfig(prune_range=5))
+        full = full_lattice_loss(model, x, x_lens, y)
+    T_out = subsampled_lengths(40)
+    assert out.encoder_out.shape == (2, T_out, 32)
+    assert out.encoder_out_lens.tolist() == [T_out, subsampled_lengths(31)]
+    assert out.px_grad.shape == (2, 3, T_out + 1) and out.py_grad.shape == (2, 4, T_out)
+    assert out.ranges.shape == (2, T_out, 4)  # s_range is capped at U + 1
+    assert out.boundary.tolist() == [[0, 0, 3, T_out], [0, 0, 2, subsampled_lengths(31)]]
+    assert out.simple_loss.ndim == 0 and out.pruned_loss.ndim == 0
+    torch.testing.assert_close(out.pruned_loss, full, atol=1e-4, rtol=1e-5)
+
+
+@pytest.mark.parametrize("device", DEVICES, ids=str)
+def test_backward_and_overfit(device: torch.device) -> None:
+    model = tiny_model(device, seed=3)
+    loss_config = LossConfig(prune_range=3, model_warm_step=0)
+    x = torch.randn(2, 30, 20, device=device)
+    x_lens = torch.tensor([30, 26], device=device)
+    y = k2.RaggedTensor([[1, 2, 3], [4, 5]]).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for step in range(40):
+        out = model(x, x_lens, y, loss_config)
+        loss = combine_losses(out, loss_config, batch_idx_train=step)
+        optimizer.zero_grad()
+        loss.backward()
+        if step == 0:
+            grads = [p.grad for p in model.parameters() if p.grad is not None]
+            assert len(grads) > 0
+            assert all(torch.isfinite(g).all() for g in grads)
+        optimizer.step()
+        losses.append(loss.item())
+    assert all(math.isfinite(v) for v in losses)
+    assert losses[-1] < 0.3 * losses[0], losses
+
+
+def test_warmup_schedule() -> None:
+    config = LossConfig(simple_loss_scale=0.5, model_warm_step=100)
+    assert config.scales(0) == (1.0, 0.0)
+    assert config.scales(49) == pytest.approx((1.0 - 0.5 * 0.49, 0.0))
+    assert config.scales(50) == pytest.approx((0.75, 0.1))
+    assert config.scales(99) == pytest.approx((0.505, 0.1))
+    assert config.scales(100) == (0.5, 1.0)
+    assert config.scales(10_000) == (0.5, 1.0)
+    assert LossConfig(model_warm_step=0).scales(0) == (0.5, 1.0)
+
+
+def test_combine_losses_uses_schedule() -> None:
+    model = tiny_model(torch.device("cpu"))
+    x = torch.randn(1, 20, 20)
+    out = model(x, torch.tensor([20]), k2.RaggedTensor([[1, 2]]), LossConfig())
+    config = LossConfig(simple_loss_scale=0.5, model_warm_step=10)
+    torch.testing.assert_close(combine_losses(out, config, 0), out.simple_loss)
+    torch.testing.assert_close(combine_losses(out, config, 7), 0.65 * out.simple_loss + 0.1 * out.pruned_loss)
+    torch.testing.assert_close(combine_losses(out, config, 10), 0.5 * out.simple_loss + out.pruned_loss)
+
+
+def test_config_round_trip(tmp_path) -> None:
+    yaml = pytest.importorskip("yaml")
+    config = tiny_config(vocab_size=123)
+    loss = LossConfig(prune_range=7)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"model": config.to_dict(), "loss": loss.to_dict()}))
+    loaded = yaml.safe_load(path.read_text())
+    assert ModelConfig.from_dict(loaded["model"]) == config
+    assert LossConfig.from_dict(loaded["loss"]) == loss
+    with pytest.raises(ValueError, match="Unknown ModelConfig"):
+        ModelConfig.from_dict({"encoder_dimm": 3})
+    with pytest.raises(ValueError):
+        ModelConfig(encoder_dim=30, nhead=4)
+
+
+def test_registry_and_num_params() -> None:
+    with pytest.raises(ValueError, match="Unknown encoder"):
+        build_transducer(tiny_config(encoder="nope"))
+    with pytest.raises(ValueError, match="Unknown decoder"):
+        build_transducer(tiny_config(decoder="nope"))
+    model = build_transducer(tiny_config())
+    assert num_params(model) == sum(p.numel() for p in model.parameters())
+    assert num_params(model.joiner) == (32 * 32 + 32) * 2 + 32 * 8 + 8
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (fp16 autocast)")
+def test_forward_under_cuda_autocast() -> None:
+    device = torch.device("cuda", 0)
+    model = tiny_model(device)
+    x = torch.randn(2, 40, 20, device=device)
+    x_lens = torch.tensor([40, 31], device=device)
+    y = k2.RaggedTensor([[1, 2, 3], [4, 5]]).to(device)
+    with torch.autocast(device_type="cuda", dtype=torch.float16):
+        out = model(x, x_lens, y, LossConfig())
+        loss = combine_losses(out, LossConfig(), batch_idx_train=10_000)
+    assert out.simple_loss.dtype == torch.float32 and out.pruned_loss.dtype == torch.float32
+    assert torch.isfinite(loss)
+    loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)

@@ -1,0 +1,89 @@
+"""The training loop: loss goes down, resume continues exactly, non-finite losses, averaging."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from distill.train import checkpoint as ckpt
+from distill.train.metrics_log import read_metrics
+from distill.train.trainer import NonFiniteLossError, Trainer, parameter_checksum
+
+from tests.train.helpers import tiny_config
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def test_tiny_model_trains_and_loss_goes_down(tiny_data_dir, tmp_path):
+    config = tiny_config(tiny_data_dir, tmp_path / "exp", ["train.num_epochs=6"])
+    trainer = Trainer(config)
+    trainer.train()
+    losses = [v for _, v in read_metrics(tmp_path / "exp" / "metrics.tsv")[("train", "loss")]]
+    valid = [v for _, v in read_metrics(tmp_path / "exp" / "metrics.tsv")[("valid", "loss")]]
+    assert len(valid) == 6 and all(math.isfinite(v) for v in valid)
+    assert sum(losses[-3:]) / 3 < 0.8 * sum(losses[:3]) / 3, losses
+    assert valid[-1] < valid[0]
+    for epoch in range(1, 7):
+        assert ckpt.epoch_checkpoint(tmp_path / "exp", epoch).is_file()
+    assert (tmp_path / "exp" / "loss_curves.png").stat().st_size > 1000
+    assert list((tmp_path / "exp" / "tensorboard").glob("events.out.tfevents.*"))
+    checkpoint = ckpt.load_checkpoint(ckpt.epoch_checkpoint(tmp_path / "exp", 6))
+    assert set(checkpoint) >= {"model", "optimizer", "scheduler", "sampler", "config", "state", "env"}
+    assert checkpoint["env"]["k2"] and checkpoint["config"]["model"]["encoder_dim"] == 32
+    # Averaging epochs 5-6 gives the element-wise mean.
+    avg = ckpt.averaged_epochs_state(tmp_path / "exp", 6, 2)
+    a = ckpt.load_checkpoint(ckpt.epoch_checkpoint(tmp_path / "exp", 5))["model"]
+    name = next(k for k, v in a.items() if v.is_floating_point())
+    assert torch.allclose(avg[name], (a[name] + checkpoint["model"][name]) / 2, atol=1e-6)
+
+
+def test_resume_continues_from_the_same_step(tiny_data_dir, tmp_path):
+    # The reference: 7 batches without interruption (crossing an epoch boundary).
+    ref = Trainer(tiny_config(tiny_data_dir, tmp_path / "ref", ["train.num_epochs=3"]), max_batches=7)
+    ref.train()
+    # The same run killed after batch 5 (its last checkpoint), then resumed from it.
+    extra = ["train.num_epochs=3", "train.save_every_n=5"]
+    first = Trainer(tiny_config(tiny_data_dir, tmp_path / "run", extra), max_batches=5)
+    first.train()
+    saved_optimizer = ckpt.load_checkpoint(tmp_path / "run" / "checkpoint-5.pt")["optimizer"]
+    (tmp_path / "run" / "epoch-2.pt").unlink(missing_ok=True)  # as if killed before epoch 2 ended
+    resumed = Trainer(tiny_config(tiny_data_dir, tmp_path / "run", extra), max_batches=7)
+    resumed.resume(from_last=True)
+    assert resumed.state.batch_idx_train == 5
+    state = resumed.optimizer.state_dict()
+    for key, value in saved_optimizer["state"].items():
+        assert torch.equal(state["state"][key]["exp_avg"], value["exp_avg"])
+    resumed.train()
+    assert resumed.state.batch_idx_train == 7
+    assert parameter_checksum(resumed.model) == pytest.approx(parameter_checksum(ref.model), rel=1e-6)
+
+
+def test_start_epoch_loads_previous_epoch(tiny_data_dir, tmp_path):
+    Trainer(tiny_config(tiny_data_dir, tmp_path / "exp", ["train.num_epochs=1"])).train()
+    again = Trainer(tiny_config(tiny_data_dir, tmp_path / "exp", ["train.num_epochs=2"]))
+    again.resume(start_epoch=2)
+    assert again.state.epoch == 2 and again.state.batches_in_epoch == 0
+    again.train()
+    assert ckpt.epoch_checkpoint(tmp_path / "exp", 2).is_file()
+
+
+def test_nonfinite_losses_are_skipped_then_stop_training(tiny_data_dir, tmp_path):
+    config = tiny_config(tiny_data_dir, tmp_path / "exp", ["train.max_nonfinite_in_a_row=2", "train.num_epochs=3"])
+
+    def nan_loss(model, inputs, batch_idx):
+        x = inputs[0]
+        return (model.simple_am_proj.weight.sum() * float("nan")), {"simple_loss": 0.0, "pruned_loss": 0.0}, x.size(0)
+
+    trainer = Trainer(config, loss_fn=nan_loss)
+    before = parameter_checksum(trainer.model)
+    with pytest.raises(NonFiniteLossError, match="non-finite losses in a row"):
+        trainer.train()
+    assert parameter_checksum(trainer.model) == before  # nothing was corrupted
+    assert trainer.state.skipped_batches == 2
