@@ -7,7 +7,7 @@
 #   1  lhotse manifests (checked; written atomically)
 #   2  80-dim fbank with kaldifeat, lilcom chunky storage, speed perturbation of training
 #   3  the lang dir: BPE model, k2 lexicon (L, L_disambig), n-gram LM (G), LG graph
-#   4  train the pruned-transducer teacher                     (issue #3, not yet here)
+#   4  train the pruned-transducer teacher (resumes an interrupted run), greedy WER on test
 #   5  distill the teacher into a small RNN-T student          (issue #4, not yet here)
 #   6  decode and score                                        (issue #5, not yet here)
 # Each stage skips work that is complete with the same settings (done-markers), so the
@@ -41,9 +41,15 @@ extractor=kaldifeat
 unit=bpe
 vocab_size=500
 lm_order=3
+# Teacher (stage 4).
+teacher_config=conf/teacher.yaml
+train_opts=          # extra options for local/train.py, e.g. "--set optim.base_lr=0.001"
+avg=1                # decode the average of the last N epoch checkpoints
 # Resources.
 nj=2
+nproc=1              # training processes (torchrun/DDP; gloo on CPU, nccl on GPUs)
 data_dir=data
+exp_dir=exp
 
 # shellcheck disable=SC2034  # read by parse_options.sh
 help_message="Usage: $0 --corpus NAME --corpus-subdir DIR --train-part P --dev-parts 'P..' --test-parts 'P..' [options]
@@ -96,7 +102,29 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
     --lang-dir "$lang_dir" --vocab-size "$vocab_size" --lm-order "$lm_order"
 fi
 
-for s in 4 5 6; do
+# shellcheck disable=SC2206
+dev_array=($dev_parts)
+# shellcheck disable=SC2206
+train_opts_array=($train_opts)
+cuts() { echo "$fbank_dir/${corpus}_cuts_$1.jsonl.gz"; }
+launcher=(python)
+if [ "$nproc" -gt 1 ]; then
+  launcher=(python -m distill.launch --standalone --nproc_per_node="$nproc")
+fi
+test_cuts=()
+for p in $test_parts; do test_cuts+=("$(cuts "$p")"); done
+
+if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
+  log "Stage 4: train the teacher ($teacher_config, $nproc process(es)) -> $exp_dir/teacher"
+  "${launcher[@]}" "$root/local/train.py" --config "$teacher_config" --exp-dir "$exp_dir/teacher" \
+    --train-cuts "$(cuts "$train_part")" --valid-cuts "$(cuts "${dev_array[0]}")" \
+    --lang-dir "$lang_dir" --resume "${train_opts_array[@]}"
+  log "Stage 4: greedy WER of the teacher on $test_parts"
+  python "$root/local/decode.py" --exp-dir "$exp_dir/teacher" --epoch 0 --avg "$avg" \
+    --lang-dir "$lang_dir" --cuts "${test_cuts[@]}"
+fi
+
+for s in 5 6; do
   if [ "$stage" -le $s ] && [ "$stop_stage" -ge $s ]; then
     log "Stage $s is not implemented yet (see the issue tracker: #$((s - 1))); stopping here."
     exit 2

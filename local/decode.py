@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from distill.data.manifests import load_cuts
-from distill.decode.decode_cuts import decode_cuts, load_model
+from distill.decode.decode_cuts import decode_cuts, last_epoch, load_model
 from distill.decode.scoring import word_errors
 from distill.models.transducer import num_params
 from distill.train.data import load_bpe
@@ -24,7 +24,7 @@ from distill.utils.logging_setup import setup_logging
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--exp-dir", type=Path, required=True)
-    parser.add_argument("--epoch", type=int, required=True)
+    parser.add_argument("--epoch", type=int, required=True, help="0: the last epoch in --exp-dir")
     parser.add_argument("--avg", type=int, default=1)
     parser.add_argument("--lang-dir", type=Path, required=True)
     parser.add_argument("--cuts", type=Path, nargs="+", required=True)
@@ -34,13 +34,14 @@ def main() -> None:
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     sp = load_bpe(args.lang_dir)
-    model = load_model(args.exp_dir, args.epoch, args.avg, device)
+    epoch = args.epoch or last_epoch(args.exp_dir)
+    model = load_model(args.exp_dir, epoch, args.avg, device)
     out_dir = args.exp_dir / "greedy"
     for path in args.cuts:
         part = path.name.replace(".jsonl.gz", "").split("_cuts_")[-1]
         results, elapsed = decode_cuts(model, load_cuts(path), sp, args.max_duration)
         stats = word_errors([(ref, hyp) for _, ref, hyp in results])
-        tag = f"{part}-epoch-{args.epoch}-avg-{args.avg}"
+        tag = f"{part}-epoch-{epoch}-avg-{args.avg}"
         atomic_write_text(out_dir / f"recogs-{tag}.txt", "".join(f"{i}:\tref={r}\n{i}:\thyp={h}\n" for i, r, h in results))
         atomic_write_text(out_dir / f"wer-{tag}.txt", f"{stats}\n")
         logging.info(f"{part}: greedy {stats} ({num_params(model):,} params, {elapsed:.1f} s)")

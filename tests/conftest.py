@@ -42,3 +42,19 @@ def tiny_data_dir(tiny_corpus_dl_dir, tmp_path_factory) -> Path:
     compute_fbank(data / "manifests", "librispeech", parts, data / "fbank")
     prepare_lang_bpe(data / "manifests" / "librispeech_supervisions_train-clean-100.jsonl.gz", data / "lang_bpe_100", 100)
     return data
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher_exp(tiny_data_dir, tmp_path_factory) -> Path:
+    """A tiny transducer trained for 4 epochs on the tiny corpus (seconds). Read-only."""
+    import torch
+
+    from distill.train.trainer import Trainer
+    from tests.train.helpers import tiny_config
+
+    exp = tmp_path_factory.mktemp("tiny_teacher")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    Trainer(tiny_config(tiny_data_dir, exp, ["train.num_epochs=4"])).train()
+    torch.set_num_threads(threads)
+    return exp

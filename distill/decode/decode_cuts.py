@@ -9,7 +9,7 @@ from typing import List, Optional, Tuple
 import sentencepiece as spm
 import torch
 from lhotse import CutSet
-from lhotse.dataset import DynamicBucketingSampler, K2SpeechRecognitionDataset
+from lhotse.dataset import K2SpeechRecognitionDataset, SimpleCutSampler
 from torch.utils.data import DataLoader
 
 from distill.decode.greedy import greedy_search
@@ -18,6 +18,14 @@ from distill.models.registry import build_transducer
 from distill.models.transducer import Transducer
 from distill.train import checkpoint as ckpt
 from distill.train.data import batch_to_model_inputs
+
+
+def last_epoch(exp_dir: Path) -> int:
+    """The highest N of ``epoch-N.pt`` in ``exp_dir``."""
+    epochs = [int(p.stem.split("-")[1]) for p in Path(exp_dir).glob("epoch-*.pt") if p.stem.split("-")[1].isdigit()]
+    if not epochs:
+        raise FileNotFoundError(f"No epoch-N.pt checkpoints in {exp_dir}: train first")
+    return max(epochs)
 
 
 def load_model(exp_dir: Path, epoch: int, avg: int = 1, device: Optional[torch.device] = None) -> Transducer:
@@ -50,7 +58,7 @@ def decode_cuts(
       ``([(cut id, reference, hypothesis), ...] sorted by id, elapsed seconds)``.
     """
     device = next(model.parameters()).device
-    sampler = DynamicBucketingSampler(cuts, max_duration=max_duration, shuffle=False)
+    sampler = SimpleCutSampler(cuts, max_duration=max_duration, shuffle=False)
     loader = DataLoader(K2SpeechRecognitionDataset(return_cuts=True), sampler=sampler, batch_size=None)
     results = []
     start = time.time()

@@ -110,7 +110,7 @@ def make_loader(
         sampler = DynamicBucketingSampler(
             cuts,
             max_duration=config.max_duration,
-            num_buckets=config.num_buckets,
+            num_buckets=min(config.num_buckets, len(cuts)),
             shuffle=train,
             drop_last=train,
             world_size=world_size,

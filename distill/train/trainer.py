@@ -203,6 +203,11 @@ class Trainer:
         if path is None:
             return
         checkpoint = ckpt.load_checkpoint(path)
+        if checkpoint["config"]["model"] != self.config.to_dict()["model"]:
+            raise ValueError(
+                f"{path} holds a model with another config than the one asked for; use another "
+                f"--exp-dir, or remove {self.exp_dir} to start afresh"
+            )
         model = self.model.module if hasattr(self.model, "module") else self.model
         model.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
@@ -247,6 +252,8 @@ class Trainer:
     def train(self) -> None:
         """Train until ``num_epochs`` (or ``max_batches``) is reached."""
         cfg = self.config.train
+        if self.state.epoch > cfg.num_epochs:
+            logging.info(f"Training is complete ({cfg.num_epochs} epochs in {self.exp_dir}): nothing to do")
         while self.state.epoch <= cfg.num_epochs:
             if not self.train_one_epoch():
                 break  # max_batches reached
