@@ -13,7 +13,8 @@ from pathlib import Path
 import torch
 
 from distill.data.manifests import load_cuts
-from distill.decode.decode_cuts import decode_cuts, last_epoch, load_model
+from distill.decode.decode_cuts import decode_cuts
+from distill.train.checkpoint import last_epoch, load_averaged_model
 from distill.decode.scoring import word_errors
 from distill.models.transducer import num_params
 from distill.train.data import load_bpe
@@ -35,7 +36,7 @@ def main() -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     sp = load_bpe(args.lang_dir)
     epoch = args.epoch or last_epoch(args.exp_dir)
-    model = load_model(args.exp_dir, epoch, args.avg, device)
+    model = load_averaged_model(args.exp_dir, epoch, args.avg, device)
     out_dir = args.exp_dir / "greedy"
     for path in args.cuts:
         part = path.name.replace(".jsonl.gz", "").split("_cuts_")[-1]

@@ -13,28 +13,8 @@ from lhotse.dataset import K2SpeechRecognitionDataset, SimpleCutSampler
 from torch.utils.data import DataLoader
 
 from distill.decode.greedy import greedy_search
-from distill.models.config import ModelConfig
-from distill.models.registry import build_transducer
 from distill.models.transducer import Transducer
-from distill.train import checkpoint as ckpt
 from distill.train.data import batch_to_model_inputs
-
-
-def last_epoch(exp_dir: Path) -> int:
-    """The highest N of ``epoch-N.pt`` in ``exp_dir``."""
-    epochs = [int(p.stem.split("-")[1]) for p in Path(exp_dir).glob("epoch-*.pt") if p.stem.split("-")[1].isdigit()]
-    if not epochs:
-        raise FileNotFoundError(f"No epoch-N.pt checkpoints in {exp_dir}: train first")
-    return max(epochs)
-
-
-def load_model(exp_dir: Path, epoch: int, avg: int = 1, device: Optional[torch.device] = None) -> Transducer:
-    """The model of ``exp_dir`` averaged over epochs ``epoch-avg+1 .. epoch``, in eval mode."""
-    device = device or torch.device("cpu")
-    config = ckpt.load_checkpoint(ckpt.epoch_checkpoint(exp_dir, epoch))["config"]
-    model = build_transducer(ModelConfig(**config["model"]))
-    model.load_state_dict(ckpt.averaged_epochs_state(exp_dir, epoch, avg))
-    return model.to(device).eval()
 
 
 def decode_cuts(

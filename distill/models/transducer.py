@@ -77,6 +77,11 @@ class TransducerLossOutput:
       logits:
         Tensor of shape (N, T', s_range, vocab_size): the joiner output on the pruned
         lattice (in the autocast dtype, if any).
+      decoder_out:
+        Tensor of shape (N, U + 1, decoder_dim): the predictor output on the blank-prefixed
+        labels (the distillation loss joins it on the teacher's ranges).
+      y_padded:
+        Int64 tensor of shape (N, U): the labels, padded with blank.
     """
 
     simple_loss: torch.Tensor
@@ -88,6 +93,8 @@ class TransducerLossOutput:
     ranges: torch.Tensor
     boundary: torch.Tensor
     logits: torch.Tensor
+    decoder_out: torch.Tensor
+    y_padded: torch.Tensor
 
 
 def add_sos_and_pad(y: k2.RaggedTensor, blank_id: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -218,6 +225,8 @@ class Transducer(nn.Module):
             ranges=ranges,
             boundary=boundary,
             logits=logits,
+            decoder_out=decoder_out,
+            y_padded=y_padded,
         )
 
 

@@ -18,6 +18,9 @@ from typing import Any, Dict, List, Optional
 
 import torch
 
+from distill.models.config import ModelConfig
+from distill.models.registry import build_transducer
+from distill.models.transducer import Transducer
 from distill.utils.env import environment_info
 from distill.utils.io import atomic_save_torch
 
@@ -126,3 +129,20 @@ def averaged_epochs_state(exp_dir: Path, epoch: int, avg: int) -> Dict[str, torc
         raise FileNotFoundError(f"Missing checkpoints for averaging: {', '.join(missing)}")
     logging.info(f"Averaging {len(paths)} checkpoints: {', '.join(p.name for p in paths)}")
     return average_state_dicts(paths)
+
+
+def last_epoch(exp_dir: Path) -> int:
+    """The highest N of ``epoch-N.pt`` in ``exp_dir``."""
+    epochs = [int(p.stem.split("-")[1]) for p in Path(exp_dir).glob("epoch-*.pt") if p.stem.split("-")[1].isdigit()]
+    if not epochs:
+        raise FileNotFoundError(f"No epoch-N.pt checkpoints in {exp_dir}: train first")
+    return max(epochs)
+
+
+def load_averaged_model(exp_dir: Path, epoch: int, avg: int = 1, device: Optional[torch.device] = None) -> Transducer:
+    """The model of ``exp_dir`` averaged over epochs ``epoch-avg+1 .. epoch``, in eval mode."""
+    device = device or torch.device("cpu")
+    config = load_checkpoint(epoch_checkpoint(exp_dir, epoch))["config"]
+    model = build_transducer(ModelConfig(**config["model"]))
+    model.load_state_dict(averaged_epochs_state(exp_dir, epoch, avg))
+    return model.to(device).eval()

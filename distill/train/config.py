@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import yaml
 
+from distill.losses.lattice_kd import KdConfig
 from distill.models.config import LossConfig, ModelConfig
 
 
@@ -88,10 +89,11 @@ class TrainLoopConfig:
 
 @dataclass
 class ExperimentConfig:
-    """The whole experiment: model, loss, data, optimizer and loop."""
+    """The whole experiment: model, loss, distillation, data, optimizer and loop."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+    kd: KdConfig = field(default_factory=KdConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainLoopConfig = field(default_factory=TrainLoopConfig)
@@ -116,6 +118,11 @@ class ExperimentConfig:
             target = getattr(self, section)
             for key, value in values.items():
                 set_field(target, key, value, f"{source}: {section}")
+            try:
+                # replace() re-runs the section's __post_init__ checks on the new values.
+                setattr(self, section, dataclasses.replace(target))
+            except ValueError as err:
+                raise ValueError(f"{source}: {section}: {err}") from err
 
 
 def set_field(target: Any, key: str, value: Any, where: str) -> None:
@@ -132,6 +139,8 @@ def set_field(target: Any, key: str, value: Any, where: str) -> None:
 
 def coerce(value: Any, kind: type) -> Any:
     """Convert ``value`` (from YAML or a ``--set`` string) to the field's type."""
+    if value is None and kind is str:
+        return ""  # "key=" or "key: " in YAML: an empty string, not "None"
     if kind is bool:
         if isinstance(value, bool):
             return value
@@ -140,6 +149,12 @@ def coerce(value: Any, kind: type) -> Any:
         if str(value).lower() in ("false", "0", "no"):
             return False
         raise ValueError("expected true or false")
+    if kind in (list, tuple):
+        if isinstance(value, str):  # "[1, 2, 3]" or "(1, 2, 3)" from the command line
+            value = yaml.safe_load(value.replace("(", "[").replace(")", "]"))
+        if not isinstance(value, (list, tuple)):
+            raise ValueError("expected a list such as [1, 2, 3]")
+        return kind(value)
     if kind is int and isinstance(value, float) and not value.is_integer():
         raise ValueError("expected an integer")
     if kind in (int, float) and isinstance(value, str):

@@ -14,19 +14,19 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from distill.models.config import LossConfig
-from distill.models.transducer import Transducer, combine_losses, num_params
+from distill.models.transducer import num_params
 from distill.models.registry import build_transducer
 from distill.train import checkpoint as ckpt
 from distill.train.config import ExperimentConfig, save_config
 from distill.train.data import batch_to_model_inputs, load_bpe, load_train_valid, make_loader
+from distill.train.losses import LossFn, make_loss_fn, transducer_loss_fn, unwrap
 from distill.train.metrics_log import MetricsLog
 from distill.train.schedule import WarmupEden
 from distill.utils.logging_setup import setup_logging
@@ -60,27 +60,6 @@ class TrainState:
 
     def to_dict(self) -> Dict:
         return dict(self.__dict__)
-
-
-LossFn = Callable[[torch.nn.Module, Tuple, int], Tuple[torch.Tensor, Dict[str, float], int]]
-
-
-def transducer_loss_fn(loss_config: LossConfig) -> LossFn:
-    """The plain pruned RNN-T loss (teacher, and students trained alone).
-
-    The returned function maps ``(model, (x, x_lens, y), batch_idx_train)`` to
-    ``(loss summed over the batch, metrics summed over the batch, encoder frames)``.
-    """
-
-    def compute(model: torch.nn.Module, inputs: Tuple, batch_idx_train: int):
-        x, x_lens, y = inputs
-        out = model(x, x_lens, y, loss_config)
-        loss = combine_losses(out, loss_config, batch_idx_train)
-        frames = int(out.encoder_out_lens.sum())
-        metrics = {"simple_loss": float(out.simple_loss), "pruned_loss": float(out.pruned_loss)}
-        return loss, metrics, frames
-
-    return compute
 
 
 def init_distributed() -> DistInfo:
@@ -129,7 +108,7 @@ def set_rng_states(states: Dict) -> None:
 
 def parameter_checksum(model: torch.nn.Module) -> float:
     """A float summarizing all parameters; equal across DDP replicas that stay in sync."""
-    model = model.module if hasattr(model, "module") else model
+    model = unwrap(model)
     with torch.no_grad():
         return float(sum((p.double() * (i + 1)).sum() for i, p in enumerate(model.parameters())))
 
@@ -143,7 +122,8 @@ class Trainer:
         lang dir's BPE model).
       loss_fn:
         Maps ``(model, inputs, batch_idx_train)`` to ``(loss, metrics, frames)``;
-        defaults to the pruned RNN-T loss.
+        defaults to the pruned RNN-T loss, plus distillation when ``kd.teacher_exp_dir``
+        is set (see distill/train/losses.py).
       max_batches:
         Stop after this many batches in all (0: no limit); for smoke runs and tests.
     """
@@ -171,7 +151,10 @@ class Trainer:
         self.scheduler = WarmupEden(
             self.optimizer, config.optim.base_lr, config.optim.warmup_batches, config.optim.lr_batches, config.optim.lr_epochs
         )
-        self.loss_fn = loss_fn or transducer_loss_fn(config.loss)
+        self.loss_fn = loss_fn or make_loss_fn(config.loss, config.kd, self.device)
+        # Validation always measures the plain transducer loss, so that students trained
+        # with and without distillation (and the teacher) are compared on one scale.
+        self.valid_loss_fn = transducer_loss_fn(config.loss)
         self.state = TrainState()
 
         train_cuts, valid_cuts = load_train_valid(config.data, self.sp)
@@ -208,7 +191,7 @@ class Trainer:
                 f"{path} holds a model with another config than the one asked for; use another "
                 f"--exp-dir, or remove {self.exp_dir} to start afresh"
             )
-        model = self.model.module if hasattr(self.model, "module") else self.model
+        model = unwrap(self.model)
         model.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.scheduler.load_state_dict(checkpoint["scheduler"])
@@ -351,10 +334,10 @@ class Trainer:
     def log_progress(self, epoch: int, window: Dict, lr: float, grad_norm: float, metrics: Dict[str, float], frames: int) -> None:
         elapsed = max(time.time() - window["start"], 1e-9)
         loss_per_frame = window["loss"] / max(window["frames"], 1)
+        parts = ", ".join(f"{k.replace('_loss', '')} {v / max(frames, 1):.4f}" for k, v in metrics.items())
         logging.info(
             f"epoch {epoch} batch {self.state.batch_idx_train}: loss {loss_per_frame:.4f} per frame "
-            f"(simple {metrics['simple_loss'] / max(frames, 1):.4f}, pruned {metrics['pruned_loss'] / max(frames, 1):.4f}), "
-            f"lr {lr:.2e}, grad norm {grad_norm:.2f}, {window['frames'] / elapsed:.0f} frames/s, "
+            f"({parts}), lr {lr:.2e}, grad norm {grad_norm:.2f}, {window['frames'] / elapsed:.0f} frames/s, "
             f"{window['audio'] / elapsed:.1f} s audio/s"
         )
         if self.metrics is not None:
@@ -364,13 +347,13 @@ class Trainer:
         """The per-frame validation loss (rank 0's model on the whole validation set)."""
         if self.valid_loader is None:
             return float("nan")
-        model = self.model.module if hasattr(self.model, "module") else self.model
+        model = unwrap(self.model)
         model.eval()
         total, frames = 0.0, 0
         with torch.no_grad():
             for batch in self.valid_loader:
                 x, x_lens, y, _ = batch_to_model_inputs(batch, self.sp, self.device)
-                loss, _, n = self.loss_fn(model, (x, x_lens, y), self.state.batch_idx_train)
+                loss, _, n = self.valid_loss_fn(model, (x, x_lens, y), self.state.batch_idx_train)
                 if torch.isfinite(loss):
                     total += float(loss)
                     frames += n

@@ -1,0 +1,198 @@
+"""The lattice-aware distillation loss against brute-force references on tiny lattices."""
+from __future__ import annotations
+
+import itertools
+import math
+
+import k2
+import pytest
+import torch
+
+from distill.losses.lattice_kd import (
+    KdConfig,
+    full_lattice_kd,
+    kl_per_node,
+    node_labels,
+    node_occupancy,
+    pruned_lattice_kd,
+)
+from distill.models.config import LossConfig, ModelConfig
+from distill.models.registry import build_transducer
+
+DEVICES = [torch.device("cpu")] + ([torch.device("cuda", 0)] if torch.cuda.is_available() else [])
+V = 7
+BLANK = 0
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def tiny_model(dim: int, seed: int, device: torch.device):
+    torch.manual_seed(seed)
+    config = ModelConfig(encoder_dim=dim, nhead=2, num_encoder_layers=1, dim_feedforward=2 * dim, cnn_module_kernel=3,
+                         subsampling_channels=4, decoder_dim=dim, joiner_dim=dim, vocab_size=V, dropout=0.0)
+    return build_transducer(config).to(device).eval()
+
+
+def batch(device: torch.device):
+    """Two utterances of different lengths: T' = 9 and 6 frames, 3 and 2 labels."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 40, 80, device=device)
+    x_lens = torch.tensor([40, 28], device=device)
+    y = k2.RaggedTensor([[3, 1, 5], [2, 6]]).to(device)
+    return x, x_lens, y
+
+
+def outputs(device, prune_range=3, lm_scale=0.25):
+    teacher, student = tiny_model(16, 1, device), tiny_model(8, 2, device)
+    x, x_lens, y = batch(device)
+    loss_config = LossConfig(prune_range=prune_range, lm_scale=lm_scale)
+    with torch.no_grad():
+        t_out = teacher(x, x_lens, y, loss_config)
+    s_out = student(x, x_lens, y, loss_config)
+    return teacher, student, t_out, s_out
+
+
+def brute_force(teacher, student, t_out, s_out, config: KdConfig, ranges) -> torch.Tensor:
+    """Loop over every kept node; joiners evaluated one node at a time."""
+    tau = config.temperature
+    total = torch.zeros((), dtype=torch.float64)
+    U_all, T_all = t_out.boundary[:, 2].tolist(), t_out.boundary[:, 3].tolist()
+    for b in range(ranges.size(0)):
+        U_b, T_b = U_all[b], T_all[b]
+        for t in range(T_b):
+            nodes = [int(u) for u in ranges[b, t] if int(u) <= U_b]
+            for u in nodes:
+                if config.weighting == "occupancy":
+                    w = float(t_out.py_grad[b, u, t]) + (float(t_out.px_grad[b, u, t]) if u < U_b else 0.0)
+                else:
+                    w = 1.0 / len(nodes)
+                zt = teacher.joiner(t_out.encoder_out[b, t], t_out.decoder_out[b, u]).double()
+                zs = student.joiner(s_out.encoder_out[b, t], s_out.decoder_out[b, u]).double()
+                pt, ps = torch.softmax(zt / tau, -1), torch.softmax(zs / tau, -1)
+                if config.distribution == "collapsed":
+                    label = int(t_out.y_padded[b, u]) if u < U_b else None
+
+                    def collapse(p):
+                        p_label = p[label] if label is not None else torch.zeros((), dtype=p.dtype)
+                        return torch.stack([p_label, p[BLANK], 1 - p_label - p[BLANK]])
+
+                    pt, ps = collapse(pt), collapse(ps)
+                kl = sum(pt[c] * (torch.log(pt[c]) - torch.log(ps[c])) for c in range(len(pt)) if pt[c] > 0)
+                total = total + w * kl
+    return total * tau**2
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("distribution", ["full", "collapsed"])
+@pytest.mark.parametrize("weighting", ["occupancy", "uniform"])
+@pytest.mark.parametrize("tau", [1.0, 2.5])
+def test_pruned_loss_equals_brute_force(device, distribution, weighting, tau):
+    teacher, student, t_out, s_out = outputs(device)
+    config = KdConfig(teacher_exp_dir="x", temperature=tau, weighting=weighting, distribution=distribution)
+    with torch.no_grad():
+        loss = pruned_lattice_kd(t_out, student, s_out, config)
+        reference = brute_force(teacher, student, t_out, s_out, config, t_out.ranges)
+    assert t_out.ranges.size(2) == 3  # really pruned: 3 of the 4 label positions
+    assert float(loss) == pytest.approx(float(reference), rel=1e-4, abs=1e-6)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("distribution", ["full", "collapsed"])
+def test_pruned_equals_full_when_range_covers_every_label(device, distribution):
+    teacher, student, t_out, s_out = outputs(device, prune_range=4)  # U + 1 = 4 positions
+    config = KdConfig(teacher_exp_dir="x", temperature=2.0, distribution=distribution)
+    with torch.no_grad():
+        pruned = pruned_lattice_kd(t_out, student, s_out, config)
+        full = full_lattice_kd(teacher, t_out, student, s_out, config)
+    assert float(pruned) == pytest.approx(float(full), rel=1e-5)
+    # With a narrower range, the pruned loss covers only part of the lattice.
+    teacher, student, t_out, s_out = outputs(device, prune_range=2)
+    with torch.no_grad():
+        assert float(pruned_lattice_kd(t_out, student, s_out, config)) < float(full_lattice_kd(teacher, t_out, student, s_out, config))
+
+
+@pytest.mark.parametrize("distribution", ["full", "collapsed"])
+def test_gradient_finite_differences(distribution):
+    torch.manual_seed(3)
+    B, T, R = 2, 3, 2
+    student_logits = torch.randn(B, T, R, V, dtype=torch.float64, requires_grad=True)
+    teacher_logits = torch.randn(B, T, R, V, dtype=torch.float64)
+    ranges = torch.tensor([[[0, 1], [1, 2], [2, 3]], [[0, 1], [0, 1], [1, 2]]])
+    labels, has_label = node_labels(torch.tensor([[3, 1, 5], [2, 6, 0]]), torch.tensor([3, 2]), ranges, BLANK)
+    weights = torch.rand(B, T, R, dtype=torch.float64)
+
+    def loss(s):
+        return (weights * kl_per_node(teacher_logits, s, labels, has_label, BLANK, 1.7, distribution)).sum()
+
+    assert torch.autograd.gradcheck(loss, (student_logits,), eps=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_teacher_gets_no_gradient(device):
+    teacher, student = tiny_model(16, 1, device).train(), tiny_model(8, 2, device).train()
+    x, x_lens, y = batch(device)
+    loss_config = LossConfig(prune_range=3)
+    t_out = teacher(x, x_lens, y, loss_config)  # even without no_grad, nothing flows back
+    s_out = student(x, x_lens, y, loss_config)
+    pruned_lattice_kd(t_out, student, s_out, KdConfig(teacher_exp_dir="x")).backward()
+    assert all(p.grad is None for p in teacher.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in student.joiner.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in student.encoder.parameters())
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_occupancies_sum_as_expected(device):
+    _, _, t_out, _ = outputs(device)
+    U, T = t_out.boundary[:, 2].tolist(), t_out.boundary[:, 3].tolist()
+    gamma = node_occupancy(t_out.px_grad, t_out.py_grad)
+    for b in range(2):
+        # One blank per frame: blank-arc occupancies sum to 1 at every frame.
+        assert torch.allclose(t_out.py_grad[b, : U[b] + 1, : T[b]].sum(0), torch.ones(T[b], device=device), atol=1e-4)
+        # U labels in all: symbol-arc occupancies sum to U.
+        assert float(t_out.px_grad[b, : U[b], : T[b]].sum()) == pytest.approx(U[b], abs=1e-3)
+        # Node occupancy per frame = 1 + expected labels emitted at that frame.
+        per_frame = gamma[b, : U[b] + 1, : T[b]].sum(0)
+        assert float(per_frame.sum()) == pytest.approx(T[b] + U[b], abs=1e-3)
+        assert torch.all(gamma[b] >= -1e-6) and torch.all(gamma[b] <= 1 + 1e-4)
+        # Nothing beyond the utterance.
+        assert float(gamma[b, :, T[b]:].abs().sum()) == 0.0
+
+
+def test_occupancy_matches_enumerated_alignments():
+    """On a 3-frame, 2-label lattice, gamma equals the posterior of passing through each
+    node, computed by enumerating every alignment."""
+    torch.manual_seed(5)
+    T, U = 3, 2
+    am, lm = torch.randn(1, T, V), torch.randn(1, U + 1, V)
+    symbols = torch.tensor([[4, 2]])
+    boundary = torch.tensor([[0, 0, U, T]])
+    _, (px_grad, py_grad) = k2.rnnt_loss_smoothed(lm=lm, am=am, symbols=symbols, termination_symbol=BLANK,
+                                                  lm_only_scale=0.0, am_only_scale=0.0, boundary=boundary,
+                                                  reduction="sum", return_grad=True)
+    gamma = node_occupancy(px_grad, py_grad)[0]
+    logp = torch.log_softmax(am[0][:, None, :] + lm[0][None, :, :], dim=-1)  # (T, U + 1, V)
+    visits = torch.zeros(U + 1, T, dtype=torch.float64)
+    total = 0.0
+    # An alignment: T blanks and U labels, the last step a blank.
+    for label_slots in itertools.combinations(range(T + U - 1), U):
+        t = u = 0
+        logprob, nodes = 0.0, []
+        for step in range(T + U):
+            nodes.append((u, t))
+            if step in label_slots:
+                logprob += float(logp[t, u, symbols[0, u]])
+                u += 1
+            else:
+                logprob += float(logp[t, u, BLANK])
+                t += 1
+        prob = math.exp(logprob)
+        total += prob
+        for node in set(nodes):
+            visits[node] += prob
+    assert torch.allclose(gamma.double(), visits / total, atol=1e-5)
