@@ -8,7 +8,8 @@
 #   2  80-dim fbank with kaldifeat, lilcom chunky storage, speed perturbation of training
 #   3  the lang dir: BPE model, k2 lexicon (L, L_disambig), n-gram LM (G), LG graph
 #   4  train the pruned-transducer teacher (resumes an interrupted run), greedy WER on test
-#   5  distill the teacher into a small RNN-T student          (issue #4, not yet here)
+#   5  train the students (conf/student_<type>.yaml): distilled from the stage-4 teacher
+#      (--student-kd true) or alone, the baseline (--student-kd false); greedy WER on test
 #   6  decode and score                                        (issue #5, not yet here)
 # Each stage skips work that is complete with the same settings (done-markers), so the
 # whole script can be rerun safely, and any stage can be run alone.
@@ -45,6 +46,9 @@ lm_order=3
 teacher_config=conf/teacher.yaml
 train_opts=          # extra options for local/train.py, e.g. "--set optim.base_lr=0.001"
 avg=1                # decode the average of the last N epoch checkpoints
+# Students (stage 5).
+students="rnn dnn"   # student types: conf/student_<type>.yaml
+student_kd=true      # distill from the teacher (true) or train alone, the baseline (false)
 # Resources.
 nj=2
 nproc=1              # training processes (torchrun/DDP; gloo on CPU, nccl on GPUs)
@@ -124,10 +128,25 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
     --lang-dir "$lang_dir" --cuts "${test_cuts[@]}"
 fi
 
-for s in 5 6; do
-  if [ "$stage" -le $s ] && [ "$stop_stage" -ge $s ]; then
-    log "Stage $s is not implemented yet (see the issue tracker: #$((s - 1))); stopping here."
-    exit 2
-  fi
-done
+if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
+  for student in $students; do
+    kd_opts=()
+    name=student_${student}_alone
+    if [ "$student_kd" = true ]; then
+      name=student_${student}_kd
+      kd_opts=(--set "kd.teacher_exp_dir=$exp_dir/teacher" --set "kd.teacher_avg=$avg")
+    fi
+    log "Stage 5: train the $student student (distillation: $student_kd) -> $exp_dir/$name"
+    "${launcher[@]}" "$root/local/train.py" --config "conf/student_$student.yaml" --exp-dir "$exp_dir/$name" \
+      --train-cuts "$(cuts "$train_part")" --valid-cuts "$(cuts "${dev_array[0]}")" \
+      --lang-dir "$lang_dir" --resume "${kd_opts[@]}" "${train_opts_array[@]}"
+    python "$root/local/decode.py" --exp-dir "$exp_dir/$name" --epoch 0 --avg "$avg" \
+      --lang-dir "$lang_dir" --cuts "${test_cuts[@]}"
+  done
+fi
+
+if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
+  log "Stage 6 is not implemented yet (issue #5); stopping here."
+  exit 2
+fi
 log "Done: stages $stage-$stop_stage"

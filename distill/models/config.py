@@ -6,6 +6,7 @@ files and checkpoints (a checkpoint stores ``{"config": {"model": ..., "loss": .
 from __future__ import annotations
 
 import dataclasses
+import operator
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Tuple, Type, TypeVar
 
@@ -37,6 +38,28 @@ class ModelConfig:
     ``encoder`` and ``decoder`` are keys of the registries ``ENCODERS`` and ``PREDICTORS``
     in :mod:`distill.models.registry`. ``vocab_size`` must be set from the lang dir's BPE
     model; ``blank_id`` is the id of ``<blk>`` (0 in our lang dirs).
+
+    How each architecture reads the fields (fields an architecture does not name are
+    ignored by it):
+
+    * ``conformer`` encoder: ``encoder_dim``, ``num_encoder_layers``, ``nhead``,
+      ``dim_feedforward``, ``cnn_module_kernel`` (depthwise conv), ``subsampling_channels``,
+      ``dropout``.
+    * ``lstm`` encoder: ``encoder_dim`` (LSTM hidden size and output dim),
+      ``num_encoder_layers`` (LSTM layers), ``subsampling_channels``, ``dropout``.
+    * ``tdnn`` encoder: ``encoder_dim`` (channels and output dim), ``num_encoder_layers``
+      (1-D convolution layers), ``cnn_module_kernel`` (their kernel size),
+      ``tdnn_dilations``, ``subsampling_channels``, ``dropout``.
+    * ``stateless`` predictor: ``decoder_dim``, ``context_size``.
+    * ``lstm`` predictor: ``decoder_dim`` (embedding, LSTM hidden and output dim),
+      ``num_predictor_layers``, ``dropout``.
+
+    Attributes added for the students (their defaults leave older configs unchanged):
+      num_predictor_layers:
+        Number of LSTM layers of the ``lstm`` predictor (>= 1).
+      tdnn_dilations:
+        Dilations of the ``tdnn`` encoder's convolutions: layer ``i`` uses
+        ``tdnn_dilations[i % len(tdnn_dilations)]`` (positive ints; a YAML list).
     """
 
     encoder: str = "conformer"
@@ -54,8 +77,20 @@ class ModelConfig:
     dropout: float = 0.1
     vocab_size: int = 500
     blank_id: int = 0
+    num_predictor_layers: int = 1
+    tdnn_dilations: Tuple[int, ...] = (1, 2, 3)
 
     def __post_init__(self) -> None:
+        # YAML and --set give lists; keep a tuple so that configs compare equal after a
+        # round trip through a dict.
+        try:
+            self.tdnn_dilations = tuple(operator.index(d) for d in self.tdnn_dilations)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"tdnn_dilations must be a list of ints, got {self.tdnn_dilations!r}") from err
+        if not self.tdnn_dilations or min(self.tdnn_dilations) < 1:
+            raise ValueError(f"tdnn_dilations must be non-empty and positive, got {list(self.tdnn_dilations)}")
+        if self.num_predictor_layers < 1:
+            raise ValueError(f"num_predictor_layers must be >= 1, got {self.num_predictor_layers}")
         if self.encoder_dim % self.nhead != 0:
             raise ValueError(f"encoder_dim ({self.encoder_dim}) must be divisible by nhead ({self.nhead})")
         if self.cnn_module_kernel < 1 or self.cnn_module_kernel % 2 == 0:

@@ -11,6 +11,9 @@ from distill.models.config import ModelConfig
 from distill.models.conformer import ConformerEncoder
 from distill.models.decoder import Predictor, StatelessDecoder
 from distill.models.joiner import Joiner
+from distill.models.lstm_encoder import LstmEncoder
+from distill.models.lstm_predictor import LstmPredictor
+from distill.models.tdnn_encoder import TdnnEncoder
 from distill.models.transducer import Encoder, Transducer, num_params
 
 
@@ -27,6 +30,28 @@ def _conformer(config: ModelConfig) -> Encoder:
     )
 
 
+def _lstm_encoder(config: ModelConfig) -> Encoder:
+    return LstmEncoder(
+        num_features=config.num_features,
+        encoder_dim=config.encoder_dim,
+        num_layers=config.num_encoder_layers,
+        dropout=config.dropout,
+        subsampling_channels=config.subsampling_channels,
+    )
+
+
+def _tdnn(config: ModelConfig) -> Encoder:
+    return TdnnEncoder(
+        num_features=config.num_features,
+        encoder_dim=config.encoder_dim,
+        num_layers=config.num_encoder_layers,
+        kernel_size=config.cnn_module_kernel,
+        dilations=config.tdnn_dilations,
+        dropout=config.dropout,
+        subsampling_channels=config.subsampling_channels,
+    )
+
+
 def _stateless(config: ModelConfig) -> Predictor:
     return StatelessDecoder(
         vocab_size=config.vocab_size,
@@ -36,11 +61,28 @@ def _stateless(config: ModelConfig) -> Predictor:
     )
 
 
+def _lstm_predictor(config: ModelConfig) -> Predictor:
+    return LstmPredictor(
+        vocab_size=config.vocab_size,
+        decoder_dim=config.decoder_dim,
+        blank_id=config.blank_id,
+        num_layers=config.num_predictor_layers,
+        dropout=config.dropout,
+    )
+
+
 #: Encoder builders by ``ModelConfig.encoder``.
-ENCODERS: Dict[str, Callable[[ModelConfig], Encoder]] = {"conformer": _conformer}
+ENCODERS: Dict[str, Callable[[ModelConfig], Encoder]] = {
+    "conformer": _conformer,
+    "lstm": _lstm_encoder,
+    "tdnn": _tdnn,
+}
 
 #: Predictor builders by ``ModelConfig.decoder``.
-PREDICTORS: Dict[str, Callable[[ModelConfig], Predictor]] = {"stateless": _stateless}
+PREDICTORS: Dict[str, Callable[[ModelConfig], Predictor]] = {
+    "stateless": _stateless,
+    "lstm": _lstm_predictor,
+}
 
 
 def build_transducer(config: ModelConfig) -> Transducer:

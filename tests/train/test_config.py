@@ -36,6 +36,6 @@ def test_unknown_keys_name_their_source(tmp_path):
 
 
 def test_recipe_configs_load():
-    for name in ("teacher.yaml",):
+    for name in ("teacher.yaml", "student_rnn.yaml", "student_dnn.yaml"):
         config = load_config([CONF / name])
         assert config.model.encoder in ("conformer", "lstm", "tdnn")

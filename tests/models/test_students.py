@@ -1,0 +1,234 @@
+"""Tests of the student architectures: LSTM and TDNN encoders, LSTM predictor, and the
+default student configs (tiny models, CPU and CUDA)."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import List
+
+import k2
+import pytest
+import torch
+
+from distill.decode.greedy import greedy_search
+from distill.models.config import LossConfig, ModelConfig
+from distill.models.lstm_encoder import LstmEncoder
+from distill.models.lstm_predictor import LstmPredictor
+from distill.models.registry import build_transducer
+from distill.models.subsampling import subsampled_lengths
+from distill.models.tdnn_encoder import TdnnEncoder
+from distill.models.transducer import Transducer, combine_losses, num_params
+from tests.models.test_transducer import DEVICES, one_cpu_thread, tiny_config  # noqa: F401  (fixture)
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "egs" / "librispeech" / "ASR" / "conf"
+
+#: (encoder, decoder) registry keys of the two students.
+STUDENTS: List[str] = ["lstm", "tdnn"]
+
+
+def tiny_student(device: torch.device, encoder: str, seed: int = 0, **kwargs) -> Transducer:
+    """A tiny student transducer (``encoder`` encoder, LSTM predictor) on ``device``."""
+    values = dict(encoder=encoder, decoder="lstm", subsampling_channels=8, tdnn_dilations=(1, 2, 3))
+    values.update(kwargs)
+    torch.manual_seed(seed)
+    return build_transducer(tiny_config(**values)).to(device)
+
+
+@pytest.mark.parametrize("device", DEVICES, ids=str)
+@pytest.mark.parametrize("encoder", STUDENTS)
+def test_student_encoder_shapes(device: torch.device, encoder: str) -> None:
+    model = tiny_student(device, encoder).eval()
+    for T in (7, 10, 33, 64):
+        x = torch.randn(3, T, 20, device=device)
+        x_lens = torch.tensor([T, max(7, T - 3), 7], device=device)
+        with torch.no_grad():
+            out, out_lens = model.encode(x, x_lens)
+        assert out.shape == (3, subsampled_lengths(T), 32)
+        assert out_lens.tolist() == subsampled_lengths(x_lens).tolist()
+        assert out_lens.dtype == torch.int64 and out_lens.device == out.device
+        assert torch.isfinite(out).all()
+
+
+def test_student_encoder_classes_and_dilations() -> None:
+    lstm = tiny_student(torch.device("cpu"), "lstm", num_encoder_layers=3)
+    assert isinstance(lstm.encoder, LstmEncoder) and isinstance(lstm.decoder, LstmPredictor)
+    assert lstm.encoder.lstm.num_layers == 3 and lstm.encoder.lstm.hidden_size == 32
+    tdnn = tiny_student(torch.device("cpu"), "tdnn", num_encoder_layers=5, tdnn_dilations=[1, 2, 4])
+    assert isinstance(tdnn.encoder, TdnnEncoder)
+    assert tdnn.encoder.dilations == [1, 2, 4, 1, 2]
+    assert [layer.conv.kernel_size[0] for layer in tdnn.encoder.layers] == [3] * 5
+    with pytest.raises(ValueError):
+        ModelConfig(tdnn_dilations=())
+    with pytest.raises(ValueError):
+        ModelConfig(tdnn_dilations=[1, 0])
+    with pytest.raises(ValueError):
+        ModelConfig(num_predictor_layers=0)
+    # YAML gives lists; the config keeps tuples, so it compares equal after a round trip.
+    config = ModelConfig(tdnn_dilations=[1, 2])
+    assert config.tdnn_dilations == (1, 2)
+    assert ModelConfig.from_dict(config.to_dict()) == config
+
+
+@pytest.mark.parametrize("device", DEVICES, ids=str)
+@pytest.mark.parametrize("encoder", STUDENTS)
+def test_student_padding_invariance(device: torch.device, encoder: str) -> None:
+    # Three layers of dilations 1, 2, 3 and kernel 3 see 6 frames to each side: the short
+    # utterance's last frames would read the padding if it were not zeroed.
+    model = tiny_student(device, encoder, num_encoder_layers=3).eval()
+    short = torch.randn(1, 23, 20, device=device)
+    long = torch.randn(1, 61, 20, device=device)
+    batch = 5.0 * torch.randn(3, 61, 20, device=device)  # non-zero padding
+    batch[0, :23] = short[0]
+    batch[1] = long[0]
+    with torch.no_grad():
+        alone, alone_lens = model.encode(short, torch.tensor([23], device=device))
+        long_alone, _ = model.encode(long, torch.tensor([61], device=device))
+        batched, batched_lens = model.encode(batch, torch.tensor([23, 61, 40], device=device))
+    n = int(alone_lens[0])
+    assert int(batched_lens[0]) == n
+    torch.testing.assert_close(batched[0, :n], alone[0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(batched[1], long_alone[0], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("device", DEVICES, ids=str)
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_lstm_predictor_step_matches_forward(device: torch.device, num_layers: int) -> None:
+    torch.manual_seed(0)
+    predictor = LstmPredictor(vocab_size=7, decoder_dim=6, blank_id=0, num_layers=num_layers, dropout=0.1)
+    predictor = predictor.to(device).eval()
+    sos_y = torch.tensor([[0, 3, 1, 4, 6], [0, 2, 2, 0, 0]], device=device)  # 2nd padded with blank
+    full = predictor(sos_y)
+    assert full.shape == (2, 5, 6)
+    torch.testing.assert_close(predictor(sos_y, need_pad=False), full)
+    state = predictor.init_state(2, device)
+    assert all(s.shape == (num_layers, 2, 6) and not s.any() for s in state)
+    for u in range(sos_y.size(1)):
+        out, state = predictor.step(sos_y[:, u], state)
+        torch.testing.assert_close(out, full[:, u], atol=1e-6, rtol=1e-5)
+    # A prefix gives the same outputs: later padding does not change earlier frames.
+    torch.testing.assert_close(predictor(sos_y[:, :3]), full[:, :3], atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("device", DEVICES, ids=str)
+def test_lstm_predictor_merge_and_select_states(device: torch.device) -> None:
+    torch.manual_seed(0)
+    predictor = LstmPredictor(vocab_size=7, decoder_dim=4, num_layers=2).to(device).eval()
+    state0 = predictor.init_state(3, device)
+    _, state1 = predictor.step(torch.tensor([1, 2, 3], device=device), state0)
+    mask = torch.tensor([True, False, True], device=device)
+    h, c = predictor.merge_states(mask, state1, state0)
+    for merged, new, old in ((h, state1[0], state0[0]), (c, state1[1], state0[1])):
+        assert torch.equal(merged[:, 0], new[:, 0]) and torch.equal(merged[:, 2], new[:, 2])
+        assert torch.equal(merged[:, 1], old[:, 1])
+    index = torch.tensor([2, 2, 0, 1], device=device)
+    h_sel, c_sel = predictor.select_state(state1, index)
+    assert h_sel.shape == (2, 4, 4) and c_sel.shape == (2, 4, 4)
+    assert torch.equal(h_sel[:, 1], state1[0][:, 2]) and torch.equal(c_sel[:, 3], state1[1][:, 1])
+
+
+@pytest.mark.parametrize("device", DEVICES, ids=str)
+@pytest.mark.parametrize("encoder", STUDENTS)
+def test_student_loss_backward_and_overfit(device: torch.device, encoder: str) -> None:
+    model = tiny_student(device, encoder, seed=3)
+    loss_config = LossConfig(prune_range=3, model_warm_step=0)
+    x = torch.randn(2, 30, 20, device=device)
+    x_lens = torch.tensor([30, 26], device=device)
+    y = k2.RaggedTensor([[1, 2, 3], [4, 5]]).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
+    losses = []
+    for step in range(60):
+        out = model(x, x_lens, y, loss_config)
+        loss = combine_losses(out, loss_config, batch_idx_train=step)
+        optimizer.zero_grad()
+        loss.backward()
+        if step == 0:
+            assert out.encoder_out.shape == (2, subsampled_lengths(30), 32)
+            assert out.decoder_out.shape == (2, 4, 32)
+            named = dict(model.named_parameters())
+            missing = [n for n, p in named.items() if p.grad is None and "embedding" not in n]
+            assert not missing, missing
+            assert all(torch.isfinite(p.grad).all() for p in named.values() if p.grad is not None)
+        optimizer.step()
+        losses.append(loss.item())
+    assert all(math.isfinite(v) for v in losses)
+    assert losses[-1] < 0.3 * losses[0], losses
+
+
+@pytest.mark.parametrize("device", DEVICES, ids=str)
+@pytest.mark.parametrize("encoder", STUDENTS)
+@pytest.mark.parametrize("max_sym_per_frame", [1, 3])
+def test_student_greedy_batch_equals_single(device: torch.device, encoder: str, max_sym_per_frame: int) -> None:
+    # An untrained model emits many symbols, which exercises the per-utterance LSTM states.
+    model = tiny_student(device, encoder, seed=5).eval()
+    x = torch.randn(3, 50, 20, device=device)
+    x_lens = torch.tensor([50, 29, 41], device=device)
+    with torch.no_grad():
+        encoder_out, encoder_out_lens = model.encode(x, x_lens)
+    batched = greedy_search(model, encoder_out, encoder_out_lens, max_sym_per_frame)
+    assert sum(len(h) for h in batched) > 0
+    for i in range(3):
+        n = int(encoder_out_lens[i])
+        alone = greedy_search(model, encoder_out[i : i + 1, :n], encoder_out_lens[i : i + 1], max_sym_per_frame)
+        assert alone == [batched[i]]
+        assert len(alone[0]) <= n * max_sym_per_frame
+
+
+@pytest.mark.parametrize("device", DEVICES, ids=str)
+def test_student_greedy_recovers_memorized_labels(device: torch.device) -> None:
+    labels = [[1, 2, 3], [4, 5, 6, 2]]
+    model = tiny_student(device, "lstm", seed=0)
+    gen = torch.Generator().manual_seed(123)
+    x = torch.randn(2, 40, 20, generator=gen).to(device)
+    x_lens = torch.tensor([40, 36], device=device)
+    y = k2.RaggedTensor(labels).to(device)
+    loss_config = LossConfig(prune_range=3, model_warm_step=0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for step in range(150):
+        loss = combine_losses(model(x, x_lens, y, loss_config), loss_config, step)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        encoder_out, encoder_out_lens = model.encode(x, x_lens)
+    assert greedy_search(model, encoder_out, encoder_out_lens) == labels
+    assert greedy_search(model, encoder_out, encoder_out_lens, max_sym_per_frame=3) == labels
+
+
+@pytest.mark.parametrize("name,encoder", [("student_rnn", "lstm"), ("student_dnn", "tdnn")])
+def test_default_student_configs(name: str, encoder: str) -> None:
+    from distill.train.config import load_config
+
+    teacher_config = load_config([CONF_DIR / "teacher.yaml"])
+    student_config = load_config([CONF_DIR / f"{name}.yaml"])
+    # Everything but the model is the teacher's.
+    for section in ("loss", "data", "optim", "train"):
+        assert getattr(student_config, section) == getattr(teacher_config, section), section
+    teacher_model = dataclasses.replace(teacher_config.model, vocab_size=500)
+    student_model = dataclasses.replace(student_config.model, vocab_size=500)
+    assert student_model.encoder == encoder and student_model.decoder == "lstm"
+    teacher_params = num_params(build_transducer(teacher_model))
+    student_params = num_params(build_transducer(student_model))
+    assert teacher_params == 5_870_300
+    assert 5 * student_params <= teacher_params, (student_params, teacher_params)
+    # The count stated at the top of the YAML is the real one.
+    header = (CONF_DIR / f"{name}.yaml").read_text().splitlines()[0]
+    assert f"{student_params:,}" in header, (header, student_params)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (fp16 autocast)")
+@pytest.mark.parametrize("encoder", STUDENTS)
+def test_student_forward_under_cuda_autocast(encoder: str) -> None:
+    device = torch.device("cuda", 0)
+    model = tiny_student(device, encoder)
+    x = torch.randn(2, 40, 20, device=device)
+    x_lens = torch.tensor([40, 31], device=device)
+    y = k2.RaggedTensor([[1, 2, 3], [4, 5]]).to(device)
+    with torch.autocast(device_type="cuda", dtype=torch.float16):
+        out = model(x, x_lens, y, LossConfig())
+        loss = combine_losses(out, LossConfig(), batch_idx_train=10_000)
+    assert out.simple_loss.dtype == torch.float32 and out.pruned_loss.dtype == torch.float32
+    assert torch.isfinite(loss)
+    loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
