@@ -21,6 +21,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from distill.models.config import ModelConfig
 from distill.models.transducer import num_params
 from distill.models.registry import build_transducer
 from distill.train import checkpoint as ckpt
@@ -186,7 +187,10 @@ class Trainer:
         if path is None:
             return
         checkpoint = ckpt.load_checkpoint(path)
-        if checkpoint["config"]["model"] != self.config.to_dict()["model"]:
+        # Compare with defaults filled in, so that checkpoints from before a new (defaulted)
+        # field was added still resume.
+        saved_model = ModelConfig.from_dict(checkpoint["config"]["model"]).to_dict()
+        if saved_model != self.config.model.to_dict():
             raise ValueError(
                 f"{path} holds a model with another config than the one asked for; use another "
                 f"--exp-dir, or remove {self.exp_dir} to start afresh"
