@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from distill.models.subsampling import MIN_INPUT_FRAMES, Conv2dSubsampling, subsampled_lengths
+from distill.models.subsampling import Conv2dSubsampling, check_encoder_inputs, subsampled_lengths
 from distill.models.transducer import Encoder
 
 
@@ -90,10 +90,7 @@ class LstmEncoder(Encoder):
             - encoder_out_lens: a 1-D int64 tensor of shape (N,),
               ``subsampled_lengths(x_lens)``.
         """
-        if x.ndim != 3 or x_lens.ndim != 1 or x.size(0) != x_lens.size(0):
-            raise ValueError(f"Bad shapes: x {tuple(x.shape)}, x_lens {tuple(x_lens.shape)}")
-        if int(x_lens.min()) < MIN_INPUT_FRAMES:
-            raise ValueError(f"Every utterance needs >= {MIN_INPUT_FRAMES} frames; got x_lens={x_lens.tolist()}")
+        check_encoder_inputs(x, x_lens)
         x = self.input_dropout(self.subsampling(x))  # (N, T', encoder_dim)
         lens = subsampled_lengths(x_lens.to(device=x.device, dtype=torch.int64))
         # pack_padded_sequence wants the lengths on the CPU.

@@ -89,3 +89,12 @@ class Conv2dSubsampling(nn.Module):
         x = self.conv(x.unsqueeze(1))  # (N, channels, T', F')
         n, c, t, f = x.shape
         return self.out(x.transpose(1, 2).reshape(n, t, c * f))
+
+
+def check_encoder_inputs(x: torch.Tensor, x_lens: torch.Tensor) -> None:
+    """Raise ``ValueError`` unless ``x`` (N, T, F) and ``x_lens`` (N,) fit every encoder
+    (each utterance needs at least ``MIN_INPUT_FRAMES`` frames to survive subsampling)."""
+    if x.ndim != 3 or x_lens.ndim != 1 or x.size(0) != x_lens.size(0):
+        raise ValueError(f"Bad shapes: x {tuple(x.shape)}, x_lens {tuple(x_lens.shape)}")
+    if int(x_lens.min()) < MIN_INPUT_FRAMES:
+        raise ValueError(f"Every utterance needs >= {MIN_INPUT_FRAMES} frames; got x_lens={x_lens.tolist()}")

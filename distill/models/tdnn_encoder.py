@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from distill.models.conformer import make_pad_mask
-from distill.models.subsampling import MIN_INPUT_FRAMES, Conv2dSubsampling, subsampled_lengths
+from distill.models.subsampling import Conv2dSubsampling, check_encoder_inputs, subsampled_lengths
 from distill.models.transducer import Encoder
 
 
@@ -141,10 +141,7 @@ class TdnnEncoder(Encoder):
             - encoder_out_lens: a 1-D int64 tensor of shape (N,),
               ``subsampled_lengths(x_lens)``.
         """
-        if x.ndim != 3 or x_lens.ndim != 1 or x.size(0) != x_lens.size(0):
-            raise ValueError(f"Bad shapes: x {tuple(x.shape)}, x_lens {tuple(x_lens.shape)}")
-        if int(x_lens.min()) < MIN_INPUT_FRAMES:
-            raise ValueError(f"Every utterance needs >= {MIN_INPUT_FRAMES} frames; got x_lens={x_lens.tolist()}")
+        check_encoder_inputs(x, x_lens)
         x = self.input_dropout(self.subsampling(x))  # (N, T', encoder_dim)
         lens = subsampled_lengths(x_lens.to(device=x.device, dtype=torch.int64))
         padding_mask = make_pad_mask(lens, x.size(1))
