@@ -33,6 +33,10 @@ from distill.train.schedule import WarmupEden
 from distill.utils.logging_setup import setup_logging
 
 
+# A batch index past any warm-up: validation uses the final loss weights.
+AFTER_WARM_UP = 1 << 40
+
+
 class NonFiniteLossError(RuntimeError):
     """Too many non-finite losses in a row: training is diverging or the data is broken."""
 
@@ -357,7 +361,8 @@ class Trainer:
         with torch.no_grad():
             for batch in self.valid_loader:
                 x, x_lens, y, _ = batch_to_model_inputs(batch, self.sp, self.device)
-                loss, _, n = self.valid_loss_fn(model, (x, x_lens, y), self.state.batch_idx_train)
+                # Scored with the after-warm-up loss weights, so epochs compare on one scale.
+                loss, _, n = self.valid_loss_fn(model, (x, x_lens, y), AFTER_WARM_UP)
                 if torch.isfinite(loss):
                     total += float(loss)
                     frames += n
