@@ -60,6 +60,9 @@ class ModelConfig:
       tdnn_dilations:
         Dilations of the ``tdnn`` encoder's convolutions: layer ``i`` uses
         ``tdnn_dilations[i % len(tdnn_dilations)]`` (positive ints; a YAML list).
+      aux_ctc:
+        Add a linear CTC head on the encoder output (ESPnet's auxiliary CTC for
+        transducers), trained with weight ``LossConfig.ctc_scale`` and unused in decoding.
     """
 
     encoder: str = "conformer"
@@ -79,6 +82,7 @@ class ModelConfig:
     blank_id: int = 0
     num_predictor_layers: int = 1
     tdnn_dilations: Tuple[int, ...] = (1, 2, 3)
+    aux_ctc: bool = False
 
     def __post_init__(self) -> None:
         # YAML and --set give lists; keep a tuple so that configs compare equal after a
@@ -134,6 +138,10 @@ class LossConfig:
       ``b = w``, i.e. ``1.0 - (1.0 - simple_loss_scale) * min(b / w, 1)``, then constant.
 
     ``model_warm_step <= 0`` disables warm-up (scales ``simple_loss_scale`` and ``1.0``).
+
+    ``ctc_scale`` weighs the auxiliary CTC loss of a model built with ``aux_ctc`` (constant,
+    no warm-up). CTC gives the encoder a per-frame signal from the first batch, which gets
+    a small transducer off the "blank only" plateau much sooner on little data.
     """
 
     prune_range: int = 5
@@ -141,10 +149,13 @@ class LossConfig:
     am_scale: float = 0.0
     simple_loss_scale: float = 0.5
     model_warm_step: int = 3000
+    ctc_scale: float = 0.0
 
     def __post_init__(self) -> None:
         if self.prune_range < 2:
             raise ValueError(f"prune_range must be >= 2 for the regular RNN-T, got {self.prune_range}")
+        if self.ctc_scale < 0.0:
+            raise ValueError(f"ctc_scale must be >= 0, got {self.ctc_scale}")
 
     def scales(self, batch_idx_train: int) -> Tuple[float, float]:
         """The (simple, pruned) loss scales after ``batch_idx_train`` batches.

@@ -43,7 +43,11 @@ def make_pad_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
 
 
 class PositionalEncoding(nn.Module):
-    """Scale by sqrt(d_model), add absolute sinusoidal position encodings, apply dropout."""
+    """Add absolute sinusoidal position encodings, apply dropout.
+
+    The input comes out of a LayerNorm (unit scale), so it is not scaled up by sqrt(d_model)
+    as token embeddings are: that would leave the positions a negligible part of the sum.
+    """
 
     def __init__(self, d_model: int, dropout: float, max_len: int = 2000) -> None:
         """
@@ -57,7 +61,6 @@ class PositionalEncoding(nn.Module):
         """
         super().__init__()
         self.d_model = d_model
-        self.xscale = math.sqrt(d_model)
         self.dropout = nn.Dropout(dropout)
         self.register_buffer("pe", self._table(max_len, torch.device("cpu")), persistent=False)
 
@@ -82,7 +85,7 @@ class PositionalEncoding(nn.Module):
         """
         if x.size(1) > self.pe.size(0) or self.pe.device != x.device:
             self.pe = self._table(max(x.size(1), self.pe.size(0)), x.device)
-        return self.dropout(x * self.xscale + self.pe[: x.size(1)].to(x.dtype))
+        return self.dropout(x + self.pe[: x.size(1)].to(x.dtype))
 
 
 class FeedForward(nn.Module):

@@ -102,6 +102,6 @@ def build_transducer(config: ModelConfig) -> Transducer:
     encoder = ENCODERS[config.encoder](config)
     decoder = PREDICTORS[config.decoder](config)
     joiner = Joiner(encoder.output_dim, decoder.output_dim, config.joiner_dim, config.vocab_size)
-    model = Transducer(encoder, decoder, joiner)
+    model = Transducer(encoder, decoder, joiner, aux_ctc=config.aux_ctc)
     logging.info(f"Built transducer ({config.encoder} encoder, {config.decoder} predictor): {num_params(model):,} parameters")
     return model

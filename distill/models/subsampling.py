@@ -43,8 +43,21 @@ def subsampled_lengths(x_lens: Union[int, torch.Tensor]) -> Union[int, torch.Ten
 
 
 class Conv2dSubsampling(nn.Module):
-    """Subsample by 4 in time: Conv2d(3x3, stride 2) -> ReLU -> Conv2d(3x3, stride 2) -> ReLU
-    -> Linear to ``out_dim``.
+    """Normalize the features, then subsample by 4 in time: Conv2d(3x3, stride 2) -> ReLU ->
+    Conv2d(3x3, stride 2) -> ReLU -> Linear to ``out_dim`` -> LayerNorm.
+
+    The features are normalized with a global mean and standard deviation per bin (ESPnet's
+    global MVN), held in buffers so that checkpoints carry them; the trainer sets them from
+    the training data (:meth:`set_feature_stats`). Raw log-mel energies sit around -8 with a
+    shared spectral shape, and through the convolutions that common part drowns what differs
+    between frames.
+
+    The closing LayerNorm (icefall puts a norm there too) fixes the scale of what the
+    encoder layers see. Without it, early training (while the outputs carry no information
+    yet, so input-dependent activity only adds noise to the loss) grows this output until the
+    LSTM gates saturate or the positional terms swamp it, and the encoder output stops
+    depending on the input for good: measured on the demo corpus, the difference between two
+    utterances' encoder outputs fell from 0.36 to 1e-5 within 200 batches.
 
     No padding is used, so the output frames that :func:`subsampled_lengths` counts depend
     only on the valid (non-padding) input frames of each utterance.
@@ -73,6 +86,23 @@ class Conv2dSubsampling(nn.Module):
             nn.ReLU(),
         )
         self.out = nn.Linear(channels * subsampled_lengths(in_dim), out_dim)
+        self.out_norm = nn.LayerNorm(out_dim)
+        self.register_buffer("feature_mean", torch.zeros(in_dim))
+        self.register_buffer("feature_std", torch.ones(in_dim))
+
+    def set_feature_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Set the per-bin mean and standard deviation used to normalize the input.
+
+        Args:
+          mean / std:
+            Tensors of shape (in_dim,); ``std`` must be positive.
+        """
+        if mean.shape != (self.in_dim,) or std.shape != (self.in_dim,):
+            raise ValueError(f"Feature stats must have shape ({self.in_dim},), got {tuple(mean.shape)} and {tuple(std.shape)}")
+        if not bool((std > 0).all()) or not bool(torch.isfinite(mean).all()):
+            raise ValueError("Feature stats must be finite with a positive std")
+        self.feature_mean.copy_(mean)
+        self.feature_std.copy_(std)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """
@@ -86,9 +116,10 @@ class Conv2dSubsampling(nn.Module):
             raise ValueError(f"Expected input of shape (N, T, {self.in_dim}), got {tuple(x.shape)}")
         if x.size(1) < MIN_INPUT_FRAMES:
             raise ValueError(f"Need at least {MIN_INPUT_FRAMES} input frames, got {x.size(1)}")
+        x = (x - self.feature_mean) / self.feature_std
         x = self.conv(x.unsqueeze(1))  # (N, channels, T', F')
         n, c, t, f = x.shape
-        return self.out(x.transpose(1, 2).reshape(n, t, c * f))
+        return self.out_norm(self.out(x.transpose(1, 2).reshape(n, t, c * f)))
 
 
 def check_encoder_inputs(x: torch.Tensor, x_lens: torch.Tensor) -> None:

@@ -82,6 +82,9 @@ class TransducerLossOutput:
         labels (the distillation loss joins it on the teacher's ranges).
       y_padded:
         Int64 tensor of shape (N, U): the labels, padded with blank.
+      ctc_loss:
+        Scalar tensor, the auxiliary CTC loss summed over the batch (0 when the model has
+        no CTC head or ``ctc_scale`` is 0).
     """
 
     simple_loss: torch.Tensor
@@ -95,6 +98,7 @@ class TransducerLossOutput:
     logits: torch.Tensor
     decoder_out: torch.Tensor
     y_padded: torch.Tensor
+    ctc_loss: torch.Tensor
 
 
 def add_sos_and_pad(y: k2.RaggedTensor, blank_id: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -122,7 +126,7 @@ class Transducer(nn.Module):
     """Encoder + predictor + joiner, with the linear "simple" projections for the
     smoothed loss."""
 
-    def __init__(self, encoder: Encoder, decoder: Predictor, joiner: Joiner) -> None:
+    def __init__(self, encoder: Encoder, decoder: Predictor, joiner: Joiner, aux_ctc: bool = False) -> None:
         """
         Args:
           encoder:
@@ -132,6 +136,8 @@ class Transducer(nn.Module):
           joiner:
             The joiner; its input dims must match ``encoder.output_dim`` and
             ``decoder.output_dim`` and its output dim ``decoder.vocab_size``.
+          aux_ctc:
+            Add ``ctc_output``, a linear CTC head on the encoder output (training only).
         """
         super().__init__()
         self.encoder = encoder
@@ -141,6 +147,12 @@ class Transducer(nn.Module):
         self.vocab_size = decoder.vocab_size
         self.simple_am_proj = nn.Linear(encoder.output_dim, decoder.vocab_size)
         self.simple_lm_proj = nn.Linear(decoder.output_dim, decoder.vocab_size)
+        self.ctc_output = nn.Linear(encoder.output_dim, decoder.vocab_size) if aux_ctc else None
+
+    def set_feature_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Set the global feature normalization of the encoder's front end (see
+        :meth:`distill.models.subsampling.Conv2dSubsampling.set_feature_stats`)."""
+        self.encoder.subsampling.set_feature_stats(mean, std)
 
     def encode(self, x: torch.Tensor, x_lens: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Run the encoder (for decoding).
@@ -215,6 +227,7 @@ class Transducer(nn.Module):
                 boundary=boundary,
                 reduction="sum",
             )
+        ctc_loss = self.ctc_loss(encoder_out, encoder_out_lens, y_padded, y_lens, loss_config)
         return TransducerLossOutput(
             simple_loss=simple_loss,
             pruned_loss=pruned_loss,
@@ -227,7 +240,50 @@ class Transducer(nn.Module):
             logits=logits,
             decoder_out=decoder_out,
             y_padded=y_padded,
+            ctc_loss=ctc_loss,
         )
+
+    def ctc_loss(
+        self,
+        encoder_out: torch.Tensor,
+        encoder_out_lens: torch.Tensor,
+        y_padded: torch.Tensor,
+        y_lens: torch.Tensor,
+        loss_config: LossConfig,
+    ) -> torch.Tensor:
+        """The auxiliary CTC loss of the encoder output, summed over the batch.
+
+        Args:
+          encoder_out:
+            Tensor of shape (N, T', encoder_dim).
+          encoder_out_lens:
+            Int64 tensor of shape (N,).
+          y_padded:
+            Int64 tensor of shape (N, U), labels padded with blank.
+          y_lens:
+            Int64 tensor of shape (N,).
+          loss_config:
+            Gives ``ctc_scale``; 0 skips the computation.
+        Returns:
+          A scalar tensor (a zero one when skipped).
+        """
+        if loss_config.ctc_scale == 0.0:
+            return encoder_out.new_zeros(())
+        if self.ctc_output is None:
+            raise ValueError("loss.ctc_scale > 0 needs a model built with model.aux_ctc: true")
+        with torch.autocast(device_type=encoder_out.device.type, enabled=False):
+            log_probs = self.ctc_output(encoder_out.float()).log_softmax(dim=-1)
+            # zero_infinity: an utterance too short for its labels (plus the blanks CTC needs
+            # between repeats) adds nothing instead of an infinite loss.
+            return nn.functional.ctc_loss(
+                log_probs.transpose(0, 1),
+                y_padded,
+                encoder_out_lens,
+                y_lens,
+                blank=self.blank_id,
+                reduction="sum",
+                zero_infinity=True,
+            )
 
 
 def combine_losses(out: TransducerLossOutput, loss_config: LossConfig, batch_idx_train: int) -> torch.Tensor:
@@ -242,10 +298,11 @@ def combine_losses(out: TransducerLossOutput, loss_config: LossConfig, batch_idx
       batch_idx_train:
         Number of training batches processed so far.
     Returns:
-      A scalar tensor ``simple_scale * simple_loss + pruned_scale * pruned_loss``.
+      A scalar tensor ``simple_scale * simple_loss + pruned_scale * pruned_loss
+      + ctc_scale * ctc_loss``.
     """
     simple_scale, pruned_scale = loss_config.scales(batch_idx_train)
-    return simple_scale * out.simple_loss + pruned_scale * out.pruned_loss
+    return simple_scale * out.simple_loss + pruned_scale * out.pruned_loss + loss_config.ctc_scale * out.ctc_loss
 
 
 def num_params(model: nn.Module, trainable_only: bool = False) -> int:

@@ -112,7 +112,9 @@ def make_loader(
             max_duration=config.max_duration,
             num_buckets=min(config.num_buckets, len(cuts)),
             shuffle=train,
-            drop_last=train,
+            # Keeping partial batches: with drop_last, every bucket loses its remainder, and
+            # a small training set can lose all of its batches.
+            drop_last=False,
             world_size=world_size,
             rank=rank,
             seed=seed,
@@ -152,3 +154,34 @@ def load_train_valid(config: DataConfig, sp: spm.SentencePieceProcessor) -> Tupl
     if config.valid_cuts:
         valid = filter_cuts(load_cuts(Path(config.valid_cuts)), sp, config, "valid")
     return train, valid
+
+
+def feature_stats(cuts: CutSet, max_cuts: int = 400) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Per-bin mean and standard deviation of the features of (up to) ``max_cuts`` cuts,
+    taken evenly over the cut set so the result does not depend on its order of speakers.
+
+    Args:
+      cuts:
+        Cuts with precomputed features (eager).
+      max_cuts:
+        How many cuts to read at most.
+    Returns:
+      A tuple ``(mean, std)`` of float32 tensors of shape (num_features,).
+    """
+    num_cuts = len(cuts)
+    if num_cuts == 0:
+        raise ValueError("Cannot compute feature statistics of an empty cut set")
+    step = max(1, num_cuts // max_cuts)
+    total = total_sq = None
+    frames = 0
+    for i, cut in enumerate(cuts):
+        if i % step:
+            continue
+        feats = torch.from_numpy(cut.load_features()).double()
+        total = feats.sum(0) if total is None else total + feats.sum(0)
+        total_sq = (feats**2).sum(0) if total_sq is None else total_sq + (feats**2).sum(0)
+        frames += feats.size(0)
+    mean = total / frames
+    std = (total_sq / frames - mean**2).clamp(min=1e-8).sqrt()
+    logging.info(f"Feature statistics from {frames} frames of {(num_cuts + step - 1) // step} cuts")
+    return mean.float(), std.float()

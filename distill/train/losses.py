@@ -15,7 +15,7 @@ import torch
 
 from distill.losses.lattice_kd import KdConfig, pruned_lattice_kd
 from distill.models.config import LossConfig
-from distill.models.transducer import Transducer, combine_losses, num_params
+from distill.models.transducer import Transducer, TransducerLossOutput, combine_losses, num_params
 from distill.train.checkpoint import last_epoch, load_averaged_model
 
 LossFn = Callable[[torch.nn.Module, Tuple, int], Tuple[torch.Tensor, Dict[str, float], int]]
@@ -26,6 +26,14 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model.module if hasattr(model, "module") else model
 
 
+def rnnt_metrics(out: TransducerLossOutput, loss_config: LossConfig) -> Dict[str, float]:
+    """The summed loss terms of a transducer output, for logging."""
+    metrics = {"simple_loss": float(out.simple_loss), "pruned_loss": float(out.pruned_loss)}
+    if loss_config.ctc_scale > 0.0:
+        metrics["ctc_loss"] = float(out.ctc_loss)
+    return metrics
+
+
 def transducer_loss_fn(loss_config: LossConfig) -> LossFn:
     """The pruned RNN-T loss with its warm-up schedule (teacher; students alone)."""
 
@@ -33,7 +41,7 @@ def transducer_loss_fn(loss_config: LossConfig) -> LossFn:
         x, x_lens, y = inputs
         out = model(x, x_lens, y, loss_config)
         loss = combine_losses(out, loss_config, batch_idx_train)
-        metrics = {"simple_loss": float(out.simple_loss), "pruned_loss": float(out.pruned_loss)}
+        metrics = rnnt_metrics(out, loss_config)
         return loss, metrics, int(out.encoder_out_lens.sum())
 
     return compute
@@ -64,7 +72,7 @@ def distillation_loss_fn(teacher: Transducer, loss_config: LossConfig, kd_config
         out = model(x, x_lens, y, loss_config)
         rnnt = combine_losses(out, loss_config, batch_idx_train)
         kd = pruned_lattice_kd(teacher_out, unwrap(model), out, kd_config)
-        metrics = {"simple_loss": float(out.simple_loss), "pruned_loss": float(out.pruned_loss), "kd_loss": float(kd)}
+        metrics = {**rnnt_metrics(out, loss_config), "kd_loss": float(kd)}
         return rnnt + kd_config.scale * kd, metrics, int(out.encoder_out_lens.sum())
 
     return compute

@@ -26,7 +26,7 @@ from distill.models.transducer import num_params
 from distill.models.registry import build_transducer
 from distill.train import checkpoint as ckpt
 from distill.train.config import ExperimentConfig, save_config
-from distill.train.data import batch_to_model_inputs, load_bpe, load_train_valid, make_loader
+from distill.train.data import batch_to_model_inputs, feature_stats, load_bpe, load_train_valid, make_loader
 from distill.train.losses import LossFn, make_loss_fn, transducer_loss_fn, unwrap
 from distill.train.metrics_log import MetricsLog
 from distill.train.schedule import WarmupEden
@@ -147,6 +147,9 @@ class Trainer:
         config.model.vocab_size = self.sp.get_piece_size()
         config.model.blank_id = self.sp.piece_to_id("<blk>")
         self.model: torch.nn.Module = build_transducer(config.model).to(self.device)
+        train_cuts, valid_cuts = load_train_valid(config.data, self.sp)
+        # Every rank computes the same statistics; a resumed run loads them from its checkpoint.
+        self.model.set_feature_stats(*(t.to(self.device) for t in feature_stats(train_cuts)))
         logging.info(f"Model: {num_params(self.model):,} parameters, device {self.device}, world size {self.dist.world_size}")
         if self.dist.world_size > 1:
             self.model = DDP(self.model, device_ids=[self.dist.local_rank] if self.device.type == "cuda" else None)
@@ -162,7 +165,6 @@ class Trainer:
         self.valid_loss_fn = transducer_loss_fn(config.loss)
         self.state = TrainState()
 
-        train_cuts, valid_cuts = load_train_valid(config.data, self.sp)
         self.train_loader = make_loader(
             train_cuts, config.data, train=True, world_size=self.dist.world_size, rank=self.dist.rank, seed=config.train.seed
         )
@@ -287,6 +289,11 @@ class Trainer:
                 self.save(self.exp_dir / f"checkpoint-{self.state.batch_idx_train}.pt")
                 if self.dist.is_main:
                     ckpt.remove_old_batch_checkpoints(self.exp_dir, cfg.keep_last_k)
+        if self.state.batches_in_epoch == 0:
+            raise RuntimeError(
+                f"Epoch {epoch} had no training batches: the training cuts are fewer than "
+                f"data.max_duration ({self.config.data.max_duration} s) can batch; lower it"
+            )
         valid_loss = self.validate()
         # The epoch is complete: a resume starts the next one from a fresh sampler pass.
         self.state.epoch = epoch + 1

@@ -239,3 +239,56 @@ def test_forward_under_cuda_autocast() -> None:
     assert torch.isfinite(loss)
     loss.backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def k2_ctc_reference(log_probs: torch.Tensor, lens: torch.Tensor, labels: List[List[int]]) -> torch.Tensor:
+    """CTC loss summed over the batch, from k2's CTC topology intersected with the dense
+    posteriors: an implementation independent of torch's ``ctc_loss``."""
+    order = torch.argsort(lens, descending=True)  # k2 wants the longest segment first
+    segments = torch.stack([order, torch.zeros_like(order), lens[order]], dim=1).to(torch.int32)
+    graph = k2.ctc_graph([labels[i] for i in order.tolist()])
+    dense = k2.DenseFsaVec(log_probs, segments)
+    return k2.ctc_loss(graph, dense, output_beam=100.0, reduction="sum")
+
+
+def test_aux_ctc_loss_matches_k2_and_is_combined() -> None:
+    model = tiny_model(torch.device("cpu"), aux_ctc=True).eval()
+    x = torch.randn(2, 40, 20)
+    x_lens = torch.tensor([40, 29])
+    labels = [[1, 2, 2, 3], [4, 5]]
+    config = LossConfig(ctc_scale=0.3, model_warm_step=0)
+    with torch.no_grad():
+        out = model(x, x_lens, k2.RaggedTensor(labels), config)
+        log_probs = model.ctc_output(out.encoder_out).log_softmax(dim=-1)
+        expected = k2_ctc_reference(log_probs, out.encoder_out_lens, labels)
+    torch.testing.assert_close(out.ctc_loss, expected.to(out.ctc_loss.dtype), atol=1e-3, rtol=1e-4)
+    torch.testing.assert_close(combine_losses(out, config, 0), 0.5 * out.simple_loss + out.pruned_loss + 0.3 * out.ctc_loss)
+    # Without a weight, no CTC term (and none computed).
+    quiet = model(x, x_lens, k2.RaggedTensor(labels), LossConfig(model_warm_step=0))
+    assert float(quiet.ctc_loss) == 0.0
+
+
+def test_aux_ctc_needs_the_head() -> None:
+    model = tiny_model(torch.device("cpu"))
+    assert model.ctc_output is None
+    with pytest.raises(ValueError, match="model.aux_ctc"):
+        model(torch.randn(1, 20, 20), torch.tensor([20]), k2.RaggedTensor([[1, 2]]), LossConfig(ctc_scale=0.1))
+    with pytest.raises(ValueError, match="ctc_scale"):
+        LossConfig(ctc_scale=-1.0)
+
+
+def test_feature_stats_normalize_the_input() -> None:
+    model = tiny_model(torch.device("cpu")).eval()
+    x = torch.randn(2, 30, 20) * 3.0 - 8.0
+    x_lens = torch.tensor([30, 25])
+    mean, std = torch.full((20,), -8.0), torch.full((20,), 3.0)
+    with torch.no_grad():
+        plain, _ = model.encode((x - mean) / std, x_lens)
+        model.set_feature_stats(mean, std)
+        normalized, _ = model.encode(x, x_lens)
+    torch.testing.assert_close(normalized, plain, atol=1e-5, rtol=1e-5)
+    assert "encoder.subsampling.feature_mean" in model.state_dict()
+    with pytest.raises(ValueError, match="positive std"):
+        model.set_feature_stats(mean, torch.zeros(20))
+    with pytest.raises(ValueError, match="shape"):
+        model.set_feature_stats(torch.zeros(3), torch.ones(3))

@@ -87,3 +87,25 @@ def test_nonfinite_losses_are_skipped_then_stop_training(tiny_data_dir, tmp_path
         trainer.train()
     assert parameter_checksum(trainer.model) == before  # nothing was corrupted
     assert trainer.state.skipped_batches == 2
+
+
+def test_feature_stats_normalize_the_training_features(tiny_data_dir, tmp_path):
+    from lhotse import CutSet
+
+    from distill.train.data import feature_stats
+
+    cuts = CutSet.from_file(tiny_data_dir / "fbank" / "librispeech_cuts_train-clean-100.jsonl.gz").to_eager()
+    mean, std = feature_stats(cuts, max_cuts=len(cuts))
+    feats = torch.cat([torch.from_numpy(c.load_features()) for c in cuts]).double()
+    torch.testing.assert_close(mean.double(), feats.mean(0), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(std.double(), feats.std(0, unbiased=False), atol=1e-4, rtol=1e-4)
+    # The trainer stores them in the model, so checkpoints (and decoding) carry them.
+    config = tiny_config(tiny_data_dir, tmp_path / "exp", ["train.num_epochs=1"])
+    trainer = Trainer(config)
+    sub = trainer.model.encoder.subsampling
+    # Training filters a few cuts out, so the stats differ a little from all cuts'.
+    torch.testing.assert_close(sub.feature_mean, mean, atol=0.5, rtol=0.0)
+    trainer.train()
+    state = ckpt.load_checkpoint(ckpt.epoch_checkpoint(tmp_path / "exp", 1))["model"]
+    assert torch.equal(state["encoder.subsampling.feature_mean"], sub.feature_mean)
+    assert float(state["encoder.subsampling.feature_std"].min()) > 0
