@@ -174,6 +174,17 @@ class LossConfig:
         pruned_scale = 0.0 if frac < 0.5 else 0.1
         return simple_scale, pruned_scale
 
+    def warmup(self, batch_idx_train: int) -> float:
+        """The encoder's warm-up progress ``b / model_warm_step`` (1.0 without warm-up).
+
+        Args:
+          batch_idx_train:
+            Number of training batches processed so far.
+        """
+        if self.model_warm_step <= 0:
+            return 1.0
+        return max(batch_idx_train, 0) / self.model_warm_step
+
     def to_dict(self) -> Dict[str, Any]:
         """The config as a plain dict (for YAML and checkpoints)."""
         return dataclasses.asdict(self)

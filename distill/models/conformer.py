@@ -295,7 +295,7 @@ class ConformerEncoder(Encoder):
         )
         logging.debug(f"ConformerEncoder: {num_layers} layers, dim {encoder_dim}, {nhead} heads")
 
-    def forward(self, x: torch.Tensor, x_lens: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, x_lens: torch.Tensor, warmup: float = 1.0) -> Tuple[torch.Tensor, torch.Tensor]:
         """
         Args:
           x:
@@ -304,6 +304,14 @@ class ConformerEncoder(Encoder):
           x_lens:
             A 1-D integer tensor of shape (N,) with the numbers of valid frames
             (each in [7, T]).
+          warmup:
+            Training progress through the model warm-up, ``batch / model_warm_step``
+            (1.0 or more: warmed up). While training and below 1, each layer's output is
+            mixed with its input, ``alpha * layer(x) + (1 - alpha) * x`` with
+            ``alpha = min(0.1 + warmup, 1)`` (icefall's conformer warm-up): the deep stack
+            starts as a nearly shallow one, whose output still depends on the input. Without
+            it, this encoder learns to ignore its input during the "blank only" phase at the
+            start of training and stays there for thousands of batches.
         Returns:
           A tuple ``(encoder_out, encoder_out_lens)``:
 
@@ -316,6 +324,8 @@ class ConformerEncoder(Encoder):
         x = self.pos_enc(self.subsampling(x))
         lens = subsampled_lengths(x_lens.to(device=x.device, dtype=torch.int64))
         padding_mask = make_pad_mask(lens, x.size(1))
+        alpha = min(0.1 + warmup, 1.0) if self.training else 1.0
         for layer in self.layers:
-            x = layer(x, padding_mask)
+            out = layer(x, padding_mask)
+            x = out if alpha >= 1.0 else alpha * out + (1.0 - alpha) * x
         return x, lens

@@ -73,7 +73,7 @@ class LstmEncoder(Encoder):
         self.output = nn.Linear(encoder_dim, encoder_dim)
         logging.debug(f"LstmEncoder: {num_layers} layers, dim {encoder_dim}")
 
-    def forward(self, x: torch.Tensor, x_lens: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, x_lens: torch.Tensor, warmup: float = 1.0) -> Tuple[torch.Tensor, torch.Tensor]:
         """
         Args:
           x:
@@ -82,6 +82,9 @@ class LstmEncoder(Encoder):
           x_lens:
             A 1-D integer tensor of shape (N,) with the numbers of valid frames
             (each in [7, T]).
+          warmup:
+            Model warm-up progress (see :class:`distill.models.transducer.Encoder`);
+            unused: this shallow encoder needs no layer warm-up.
         Returns:
           A tuple ``(encoder_out, encoder_out_lens)``:
 

@@ -124,7 +124,7 @@ class TdnnEncoder(Encoder):
             f"dilations {self.dilations}, context +-{context} frames"
         )
 
-    def forward(self, x: torch.Tensor, x_lens: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, x_lens: torch.Tensor, warmup: float = 1.0) -> Tuple[torch.Tensor, torch.Tensor]:
         """
         Args:
           x:
@@ -133,6 +133,9 @@ class TdnnEncoder(Encoder):
           x_lens:
             A 1-D integer tensor of shape (N,) with the numbers of valid frames
             (each in [7, T]).
+          warmup:
+            Model warm-up progress (see :class:`distill.models.transducer.Encoder`);
+            unused: this shallow encoder needs no layer warm-up.
         Returns:
           A tuple ``(encoder_out, encoder_out_lens)``:
 

@@ -37,13 +37,17 @@ class Encoder(nn.Module, metaclass=abc.ABCMeta):
     output_dim: int
 
     @abc.abstractmethod
-    def forward(self, x: torch.Tensor, x_lens: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, x_lens: torch.Tensor, warmup: float = 1.0) -> Tuple[torch.Tensor, torch.Tensor]:
         """
         Args:
           x:
             Input features of shape (N, T, num_features).
           x_lens:
             A 1-D integer tensor of shape (N,) with the numbers of valid frames.
+          warmup:
+            Training progress through the model warm-up (``batch / model_warm_step``; 1.0
+            when warmed up, and always in decoding). Deep encoders may use it to start
+            shallow; others ignore it.
         Returns:
           A tuple ``(encoder_out, encoder_out_lens)``: a tensor of shape
           (N, T', output_dim) and a 1-D int64 tensor of shape (N,).
@@ -168,7 +172,7 @@ class Transducer(nn.Module):
         return self.encoder(x, x_lens)
 
     def forward(
-        self, x: torch.Tensor, x_lens: torch.Tensor, y: k2.RaggedTensor, loss_config: LossConfig
+        self, x: torch.Tensor, x_lens: torch.Tensor, y: k2.RaggedTensor, loss_config: LossConfig, warmup: float = 1.0
     ) -> TransducerLossOutput:
         """Compute the simple and pruned RNN-T losses.
 
@@ -183,12 +187,14 @@ class Transducer(nn.Module):
             padded label length must not exceed the padded number of encoder frames.
           loss_config:
             Gives ``prune_range``, ``lm_scale`` and ``am_scale``.
+          warmup:
+            Model warm-up progress for the encoder (see :meth:`LossConfig.warmup`).
         Returns:
           A :class:`TransducerLossOutput`; both losses are summed over the batch.
         """
         if x.ndim != 3 or x_lens.ndim != 1 or x.size(0) != x_lens.size(0) or y.dim0 != x.size(0):
             raise ValueError(f"Bad shapes: x {tuple(x.shape)}, x_lens {tuple(x_lens.shape)}, y.dim0 {y.dim0}")
-        encoder_out, encoder_out_lens = self.encoder(x, x_lens)
+        encoder_out, encoder_out_lens = self.encoder(x, x_lens, warmup=warmup)
         y_padded, sos_y_padded, y_lens = add_sos_and_pad(y, self.blank_id)
         decoder_out = self.decoder(sos_y_padded)  # (N, U + 1, decoder_dim)
 

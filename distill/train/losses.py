@@ -39,7 +39,7 @@ def transducer_loss_fn(loss_config: LossConfig) -> LossFn:
 
     def compute(model: torch.nn.Module, inputs: Tuple, batch_idx_train: int):
         x, x_lens, y = inputs
-        out = model(x, x_lens, y, loss_config)
+        out = model(x, x_lens, y, loss_config, warmup=loss_config.warmup(batch_idx_train))
         loss = combine_losses(out, loss_config, batch_idx_train)
         metrics = rnnt_metrics(out, loss_config)
         return loss, metrics, int(out.encoder_out_lens.sum())
@@ -69,7 +69,7 @@ def distillation_loss_fn(teacher: Transducer, loss_config: LossConfig, kd_config
         x, x_lens, y = inputs
         with torch.no_grad():
             teacher_out = teacher(x, x_lens, y, loss_config)
-        out = model(x, x_lens, y, loss_config)
+        out = model(x, x_lens, y, loss_config, warmup=loss_config.warmup(batch_idx_train))
         rnnt = combine_losses(out, loss_config, batch_idx_train)
         kd = pruned_lattice_kd(teacher_out, unwrap(model), out, kd_config)
         metrics = {**rnnt_metrics(out, loss_config), "kd_loss": float(kd)}

@@ -292,3 +292,28 @@ def test_feature_stats_normalize_the_input() -> None:
         model.set_feature_stats(mean, torch.zeros(20))
     with pytest.raises(ValueError, match="shape"):
         model.set_feature_stats(torch.zeros(3), torch.ones(3))
+
+
+def test_conformer_layer_warmup_mixes_each_layer_with_its_input() -> None:
+    from distill.models.conformer import make_pad_mask
+
+    model = tiny_model(torch.device("cpu"))  # dropout 0: train mode is deterministic
+    encoder = model.encoder
+    x = torch.randn(2, 30, 20)
+    x_lens = torch.tensor([30, 22])
+    with torch.no_grad():
+        h = encoder.pos_enc(encoder.subsampling(x))
+        mask = make_pad_mask(subsampled_lengths(x_lens), h.size(1))
+        expected = {}
+        for warmup, alpha in ((0.0, 0.1), (0.4, 0.5), (2.0, 1.0)):
+            e = h
+            for layer in encoder.layers:
+                e = alpha * layer(e, mask) + (1 - alpha) * e
+            expected[warmup] = e
+            torch.testing.assert_close(encoder(x, x_lens, warmup=warmup)[0], e)
+        assert not torch.allclose(expected[0.0], expected[2.0])
+        # Decoding (eval mode) always runs the whole layers.
+        encoder.eval()
+        torch.testing.assert_close(encoder(x, x_lens, warmup=0.0)[0], expected[2.0])
+    assert LossConfig(model_warm_step=200).warmup(50) == 0.25
+    assert LossConfig(model_warm_step=0).warmup(0) == 1.0
