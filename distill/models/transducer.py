@@ -269,14 +269,14 @@ class Transducer(nn.Module):
           y_lens:
             Int64 tensor of shape (N,).
           loss_config:
-            Gives ``ctc_scale``; 0 skips the computation.
+            Gives ``ctc_scale`` and ``ctc_warm_step``; both 0 skip the computation.
         Returns:
           A scalar tensor (a zero one when skipped).
         """
-        if loss_config.ctc_scale == 0.0:
+        if loss_config.ctc_scale == 0.0 and loss_config.ctc_warm_step == 0:
             return encoder_out.new_zeros(())
         if self.ctc_output is None:
-            raise ValueError("loss.ctc_scale > 0 needs a model built with model.aux_ctc: true")
+            raise ValueError("loss.ctc_scale > 0 or loss.ctc_warm_step > 0 needs a model built with model.aux_ctc: true")
         with torch.autocast(device_type=encoder_out.device.type, enabled=False):
             log_probs = self.ctc_output(encoder_out.float()).log_softmax(dim=-1)
             # zero_infinity: an utterance too short for its labels (plus the blanks CTC needs
@@ -305,10 +305,11 @@ def combine_losses(out: TransducerLossOutput, loss_config: LossConfig, batch_idx
         Number of training batches processed so far.
     Returns:
       A scalar tensor ``simple_scale * simple_loss + pruned_scale * pruned_loss
-      + ctc_scale * ctc_loss``.
+      + ctc_scale * ctc_loss`` with the scales of the warm-up schedules.
     """
     simple_scale, pruned_scale = loss_config.scales(batch_idx_train)
-    return simple_scale * out.simple_loss + pruned_scale * out.pruned_loss + loss_config.ctc_scale * out.ctc_loss
+    ctc_scale = loss_config.ctc_weight(batch_idx_train)
+    return simple_scale * out.simple_loss + pruned_scale * out.pruned_loss + ctc_scale * out.ctc_loss
 
 
 def num_params(model: nn.Module, trainable_only: bool = False) -> int:

@@ -29,7 +29,7 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
 def rnnt_metrics(out: TransducerLossOutput, loss_config: LossConfig) -> Dict[str, float]:
     """The summed loss terms of a transducer output, for logging."""
     metrics = {"simple_loss": float(out.simple_loss), "pruned_loss": float(out.pruned_loss)}
-    if loss_config.ctc_scale > 0.0:
+    if loss_config.ctc_scale > 0.0 or loss_config.ctc_warm_step > 0:
         metrics["ctc_loss"] = float(out.ctc_loss)
     return metrics
 

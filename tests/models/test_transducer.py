@@ -317,3 +317,18 @@ def test_conformer_layer_warmup_mixes_each_layer_with_its_input() -> None:
         torch.testing.assert_close(encoder(x, x_lens, warmup=0.0)[0], expected[2.0])
     assert LossConfig(model_warm_step=200).warmup(50) == 0.25
     assert LossConfig(model_warm_step=0).warmup(0) == 1.0
+
+
+def test_ctc_warm_up_trains_ctc_alone_first() -> None:
+    config = LossConfig(simple_loss_scale=0.5, model_warm_step=10, ctc_scale=0.2, ctc_warm_step=100)
+    assert config.scales(0) == (0.0, 0.0) and config.ctc_weight(0) == 1.0
+    assert config.scales(99) == (0.0, 0.0) and config.ctc_weight(99) == 1.0
+    # Then the transducer warm-up runs from its start, and CTC keeps its auxiliary weight.
+    assert config.scales(100) == (1.0, 0.0) and config.ctc_weight(100) == 0.2
+    assert config.scales(110) == (0.5, 1.0)
+    model = tiny_model(torch.device("cpu"), aux_ctc=True)
+    out = model(torch.randn(1, 30, 20), torch.tensor([30]), k2.RaggedTensor([[1, 2]]), config)
+    torch.testing.assert_close(combine_losses(out, config, 5), out.ctc_loss)
+    torch.testing.assert_close(combine_losses(out, config, 110), 0.5 * out.simple_loss + out.pruned_loss + 0.2 * out.ctc_loss)
+    with pytest.raises(ValueError, match="ctc_warm_step"):
+        LossConfig(ctc_warm_step=-1)
