@@ -41,6 +41,7 @@ extractor=kaldifeat
 # Lang dir.
 unit=bpe
 vocab_size=500
+demo_vocab_size=100  # the BPE size with --demo true: 1 h of text is too little for 500 units
 lm_order=3
 # Teacher (stage 4).
 teacher_config=conf/teacher.yaml
@@ -68,6 +69,9 @@ for v in corpus corpus_subdir train_part dev_parts test_parts; do
 done
 [ "$unit" = bpe ] || { echo "$0: --unit $unit is not supported yet (bpe only)" >&2; exit 1; }
 
+if [ "$demo" = true ]; then
+  vocab_size=$demo_vocab_size
+fi
 corpus_dir=$dl_dir/$corpus_subdir
 # shellcheck disable=SC2206
 all_parts=($train_part $dev_parts $test_parts)
