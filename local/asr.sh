@@ -7,10 +7,10 @@
 #   1  lhotse manifests (checked; written atomically)
 #   2  80-dim fbank with kaldifeat, lilcom chunky storage, speed perturbation of training
 #   3  the lang dir: BPE model, k2 lexicon (L, L_disambig), n-gram LM (G), LG graph
-#   4  train the pruned-transducer teacher (resumes an interrupted run), greedy WER on test
+#   4  train the pruned-transducer teacher (resumes an interrupted run), greedy WER on dev/test
 #   5  train the students (conf/student_<type>.yaml): distilled from the stage-4 teacher
-#      (--student-kd true) or alone, the baseline (--student-kd false); greedy WER on test
-#   6  decode and score                                        (issue #5, not yet here)
+#      (--student-kd true) or alone, the baseline (--student-kd false); greedy WER on dev/test
+#   6  decode dev and test with every trained model and method; exp/results.md
 # Each stage skips work that is complete with the same settings (done-markers), so the
 # whole script can be rerun safely, and any stage can be run alone.
 set -euo pipefail
@@ -29,7 +29,7 @@ corpus=            # name in distill.data.corpora.PREPARERS and local/get_<corpu
 corpus_subdir=     # the corpus directory under --dl-dir
 dl_dir=$PWD/download
 demo=false         # synthesize the offline demo corpus instead of using the real one
-demo_size=default  # default (about 1 h of training audio) or tiny (about 2 min)
+demo_size=default  # default (about 4 h of training audio, 66 speakers) or tiny (about 2 min)
 download=true      # allow stage 0 to download a missing corpus
 train_part=
 dev_parts=
@@ -41,12 +41,15 @@ extractor=kaldifeat
 # Lang dir.
 unit=bpe
 vocab_size=500
-demo_vocab_size=100  # the BPE size with --demo true: 1 h of text is too little for 500 units
+demo_vocab_size=100  # the BPE size with --demo true: 4 h of text is too little for 500 units
 lm_order=3
 # Teacher (stage 4).
 teacher_config=conf/teacher.yaml
 train_opts=          # extra options for local/train.py, e.g. "--set optim.base_lr=0.001"
 avg=1                # decode the average of the last N epoch checkpoints
+# Decoding (stage 6).
+decode_methods="greedy_search modified_beam_search fast_beam_search fast_beam_search_nbest_LG"
+decode_opts=         # e.g. "--beam-size 8 --ngram-lm-scale 0.1" (see local/decode.py --help)
 # Students (stage 5).
 students="rnn dnn"   # student types: conf/student_<type>.yaml
 student_kd=true      # distill from the teacher (true) or train alone, the baseline (false)
@@ -121,15 +124,17 @@ if [ "$nproc" -gt 1 ]; then
 fi
 test_cuts=()
 for p in $test_parts; do test_cuts+=("$(cuts "$p")"); done
+dev_cuts=()
+for p in $dev_parts; do dev_cuts+=("$(cuts "$p")"); done
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   log "Stage 4: train the teacher ($teacher_config, $nproc process(es)) -> $exp_dir/teacher"
   "${launcher[@]}" "$root/local/train.py" --config "$teacher_config" --exp-dir "$exp_dir/teacher" \
     --train-cuts "$(cuts "$train_part")" --valid-cuts "$(cuts "${dev_array[0]}")" \
     --lang-dir "$lang_dir" --resume "${train_opts_array[@]}"
-  log "Stage 4: greedy WER of the teacher on $test_parts"
+  log "Stage 4: greedy WER of the teacher on $dev_parts $test_parts"
   python "$root/local/decode.py" --exp-dir "$exp_dir/teacher" --epoch 0 --avg "$avg" \
-    --lang-dir "$lang_dir" --cuts "${test_cuts[@]}"
+    --lang-dir "$lang_dir" --cuts "${dev_cuts[@]}" "${test_cuts[@]}"
 fi
 
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
@@ -145,12 +150,27 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
       --train-cuts "$(cuts "$train_part")" --valid-cuts "$(cuts "${dev_array[0]}")" \
       --lang-dir "$lang_dir" --resume "${kd_opts[@]}" "${train_opts_array[@]}"
     python "$root/local/decode.py" --exp-dir "$exp_dir/$name" --epoch 0 --avg "$avg" \
-      --lang-dir "$lang_dir" --cuts "${test_cuts[@]}"
+      --lang-dir "$lang_dir" --cuts "${dev_cuts[@]}" "${test_cuts[@]}"
   done
 fi
 
 if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
-  log "Stage 6 is not implemented yet (issue #5); stopping here."
-  exit 2
+  models=(teacher)
+  for student in $students; do models+=("student_${student}_alone" "student_${student}_kd"); done
+  decoded=()
+  for name in "${models[@]}"; do
+    if ! compgen -G "$exp_dir/$name/epoch-*.pt" > /dev/null; then
+      log "Stage 6: $exp_dir/$name has no epoch checkpoint (not trained): skipped"
+      continue
+    fi
+    log "Stage 6: decode $exp_dir/$name (avg $avg) with $decode_methods on $dev_parts $test_parts"
+    # shellcheck disable=SC2086  # $decode_methods and $decode_opts are word lists
+    python "$root/local/decode.py" --exp-dir "$exp_dir/$name" --epoch 0 --avg "$avg" \
+      --lang-dir "$lang_dir" --cuts "${dev_cuts[@]}" "${test_cuts[@]}" --method $decode_methods $decode_opts
+    decoded+=("$exp_dir/$name")
+  done
+  [ ${#decoded[@]} -gt 0 ] || { log "Stage 6: no trained model in $exp_dir: run stages 4-5 first"; exit 1; }
+  python "$root/local/results_table.py" --exp-dirs "${decoded[@]}" --out "$exp_dir/results.md"
+  log "Stage 6: results table in $exp_dir/results.md"
 fi
 log "Done: stages $stage-$stop_stage"

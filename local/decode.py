@@ -1,12 +1,19 @@
 #!/usr/bin/env python3
-"""Decode cut sets with a trained transducer (greedy search) and print/write the WER.
+"""Decode cut sets with a trained transducer and score them (WER, CER, token F1, RTF).
 
 Usage:
   local/decode.py --exp-dir exp/teacher --epoch 10 --avg 3 --lang-dir data/lang_bpe_500 \
-      --cuts data/fbank/librispeech_cuts_test-clean.jsonl.gz
-Writes <exp-dir>/greedy/recogs-<part>-epoch-<E>-avg-<A>.txt and wer-....txt.
+      --cuts data/fbank/librispeech_cuts_test-clean.jsonl.gz \
+      --method greedy_search modified_beam_search fast_beam_search fast_beam_search_nbest_LG
+Writes, for each method and cut set, into <exp-dir>/<method>/ (icefall's layout):
+  recogs-<part>-<tag>.txt  (reference/hypothesis pairs), errs-<part>-<tag>.txt (alignments and
+  most frequent errors), wer-<part>-<tag>.txt (one summary line) and summary-<part>-<tag>.json
+  (the same numbers for local/results_table.py), where <tag> names the method options and the
+  checkpoint (epoch-<E>-avg-<A>).
 """
 import argparse
+import dataclasses
+import json
 import logging
 from pathlib import Path
 
@@ -14,9 +21,10 @@ import torch
 
 from distill.data.manifests import load_cuts
 from distill.decode.decode_cuts import decode_cuts
-from distill.train.checkpoint import last_epoch, load_averaged_model
-from distill.decode.scoring import word_errors
+from distill.decode.methods import METHODS, SearchOptions, make_word_decoder, method_tag
+from distill.decode.scoring import ResultRow, char_errors, real_time_factor, save_results
 from distill.models.transducer import num_params
+from distill.train.checkpoint import last_epoch, load_averaged_model
 from distill.train.data import load_bpe
 from distill.utils.io import atomic_write_text
 from distill.utils.logging_setup import setup_logging
@@ -29,23 +37,37 @@ def main() -> None:
     parser.add_argument("--avg", type=int, default=1)
     parser.add_argument("--lang-dir", type=Path, required=True)
     parser.add_argument("--cuts", type=Path, nargs="+", required=True)
+    parser.add_argument("--method", nargs="+", default=["greedy_search"], choices=METHODS)
     parser.add_argument("--max-duration", type=float, default=300.0)
+    defaults = SearchOptions()
+    for name, value in vars(defaults).items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
     args = parser.parse_args()
     setup_logging(args.exp_dir / "log" / "decode.log")
+    options = SearchOptions(**{name: getattr(args, name) for name in vars(defaults)})
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     sp = load_bpe(args.lang_dir)
     epoch = args.epoch or last_epoch(args.exp_dir)
     model = load_averaged_model(args.exp_dir, epoch, args.avg, device)
-    out_dir = args.exp_dir / "greedy"
-    for path in args.cuts:
-        part = path.name.replace(".jsonl.gz", "").split("_cuts_")[-1]
-        results, elapsed = decode_cuts(model, load_cuts(path), sp, args.max_duration)
-        stats = word_errors([(ref, hyp) for _, ref, hyp in results])
-        tag = f"{part}-epoch-{epoch}-avg-{args.avg}"
-        atomic_write_text(out_dir / f"recogs-{tag}.txt", "".join(f"{i}:\tref={r}\n{i}:\thyp={h}\n" for i, r, h in results))
-        atomic_write_text(out_dir / f"wer-{tag}.txt", f"{stats}\n")
-        logging.info(f"{part}: greedy {stats} ({num_params(model):,} params, {elapsed:.1f} s)")
+    params = num_params(model)
+    for method in args.method:
+        word_decoder = make_word_decoder(method, model, sp, args.lang_dir, options)
+        out_dir = args.exp_dir / method
+        for path in args.cuts:
+            cuts = load_cuts(path)
+            part = path.name.replace(".jsonl.gz", "").split("_cuts_")[-1]
+            results, elapsed = decode_cuts(model, cuts, sp, args.max_duration, word_decoder)
+            tag = f"{part}-{method_tag(method, options)}-epoch-{epoch}-avg-{args.avg}"
+            stats = save_results(out_dir, tag, results)
+            cer = char_errors([(ref, hyp) for _, ref, hyp in results])
+            rtf = real_time_factor(elapsed, sum(c.duration for c in cuts))
+            summary = f"{stats}, CER {cer.wer:.2f}%, token F1 {stats.f1:.4f}, RTF {rtf:.4f}, params {params}"
+            atomic_write_text(out_dir / f"wer-{tag}.txt", summary + "\n")
+            row = ResultRow(args.exp_dir.name, params, method, stats.wer, cer.wer, stats.f1, rtf)
+            record = {**dataclasses.asdict(row), "part": part, "epoch": epoch, "avg": args.avg, "tag": tag}
+            atomic_write_text(out_dir / f"summary-{tag}.json", json.dumps(record) + "\n")
+            logging.info(f"{part} {method}: {summary}")
 
 
 if __name__ == "__main__":

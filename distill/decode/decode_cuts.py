@@ -1,9 +1,8 @@
-"""Decode a cut set with a trained transducer and score it."""
+"""Decode a cut set with a trained transducer and any decoding method."""
 from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from typing import List, Optional, Tuple
 
 import sentencepiece as spm
@@ -13,6 +12,7 @@ from lhotse.dataset import K2SpeechRecognitionDataset, SimpleCutSampler
 from torch.utils.data import DataLoader
 
 from distill.decode.greedy import greedy_search
+from distill.decode.methods import WordDecoder
 from distill.models.transducer import Transducer
 from distill.train.data import batch_to_model_inputs
 
@@ -22,8 +22,9 @@ def decode_cuts(
     cuts: CutSet,
     sp: spm.SentencePieceProcessor,
     max_duration: float = 300.0,
+    word_decoder: Optional[WordDecoder] = None,
 ) -> Tuple[List[Tuple[str, str, str]], float]:
-    """Greedy-decode every cut.
+    """Decode every cut (greedy search unless ``word_decoder`` is given).
 
     Args:
       model:
@@ -34,9 +35,14 @@ def decode_cuts(
         The BPE model the transducer was trained with.
       max_duration:
         Seconds of audio per decoding batch.
+      word_decoder:
+        Encoder output -> words (see :func:`distill.decode.methods.make_word_decoder`).
     Returns:
-      ``([(cut id, reference, hypothesis), ...] sorted by id, elapsed seconds)``.
+      ``([(cut id, reference, hypothesis), ...] sorted by id, elapsed seconds)``; the
+      elapsed time covers features loading, the encoder and the search (for the RTF).
     """
+    if word_decoder is None:
+        word_decoder = lambda enc, lens: [sp.decode(ids).split() for ids in greedy_search(model, enc, lens)]  # noqa: E731
     device = next(model.parameters()).device
     sampler = SimpleCutSampler(cuts, max_duration=max_duration, shuffle=False)
     loader = DataLoader(K2SpeechRecognitionDataset(return_cuts=True), sampler=sampler, batch_size=None)
@@ -46,12 +52,12 @@ def decode_cuts(
         for batch in loader:
             x, x_lens, _, texts = batch_to_model_inputs(batch, sp, device)
             enc, enc_lens = model.encode(x, x_lens)
-            hyps = greedy_search(model, enc, enc_lens)
+            hyps = word_decoder(enc, enc_lens)
             ids = [""] * x.size(0)
             for idx, cut in zip(batch["supervisions"]["sequence_idx"].tolist(), batch["supervisions"]["cut"]):
                 ids[idx] = cut.id
             for cut_id, ref, hyp in zip(ids, texts, hyps):
-                results.append((cut_id, ref, sp.decode(hyp)))
+                results.append((cut_id, ref, " ".join(hyp)))
     elapsed = time.time() - start
     logging.info(f"Decoded {len(results)} cuts in {elapsed:.1f} s")
     return sorted(results), elapsed

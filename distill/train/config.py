@@ -28,6 +28,9 @@ class DataConfig:
       num_buckets: duration buckets of the sampler.
       min_cut_duration / max_cut_duration: cuts outside are dropped (logged).
       spec_augment: apply SpecAugment to training batches.
+      spec_augment_start: the batch from which SpecAugment applies (0: from the first).
+        Masking makes the first, "blank only" phase of transducer training longer (README);
+        starting it after the CTC warm-up keeps that phase short and still regularizes.
       num_workers: DataLoader workers.
     """
 
@@ -39,6 +42,7 @@ class DataConfig:
     min_cut_duration: float = 0.5
     max_cut_duration: float = 20.0
     spec_augment: bool = True
+    spec_augment_start: int = 0
     num_workers: int = 0
 
 

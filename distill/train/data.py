@@ -98,7 +98,8 @@ def make_loader(
       config:
         Batching settings.
       train:
-        Shuffle and SpecAugment (when enabled) for training; neither for validation.
+        Shuffle for training, not for validation. (SpecAugment is applied by the trainer,
+        which knows from which batch on it is wanted: see ``make_spec_augment``.)
       world_size / rank:
         Distributed sampling (each rank gets its own share).
       seed:
@@ -119,12 +120,23 @@ def make_loader(
             rank=rank,
             seed=seed,
         )
-    transforms = [SpecAugment(time_warp_factor=80, num_frame_masks=2, features_mask_size=27, frames_mask_size=40)] if train and config.spec_augment else []
-    dataset = K2SpeechRecognitionDataset(input_transforms=transforms, return_cuts=True)
+    dataset = K2SpeechRecognitionDataset(return_cuts=True)
     # A private generator: creating a DataLoader iterator draws a seed from it, and drawing
     # from the global RNG instead would make a resumed run diverge from an uninterrupted one.
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=config.num_workers, generator=generator)
+
+
+def make_spec_augment() -> SpecAugment:
+    """icefall's LibriSpeech SpecAugment: time warp, 2 frequency masks of up to 27 bins,
+    2 time masks of up to 40 frames (at most 15% of an utterance)."""
+    return SpecAugment(time_warp_factor=80, num_feature_masks=2, features_mask_size=27, num_frame_masks=2, frames_mask_size=40)
+
+
+def supervision_segments(batch: dict) -> torch.Tensor:
+    """``(S, 3)`` int tensor of (sequence index, start frame, frames), as SpecAugment wants."""
+    sup = batch["supervisions"]
+    return torch.stack([sup["sequence_idx"], sup["start_frame"], sup["num_frames"]], dim=1).to(torch.int32)
 
 
 def batch_to_model_inputs(

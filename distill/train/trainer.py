@@ -26,7 +26,15 @@ from distill.models.transducer import num_params
 from distill.models.registry import build_transducer
 from distill.train import checkpoint as ckpt
 from distill.train.config import ExperimentConfig, save_config
-from distill.train.data import batch_to_model_inputs, feature_stats, load_bpe, load_train_valid, make_loader
+from distill.train.data import (
+    batch_to_model_inputs,
+    feature_stats,
+    load_bpe,
+    load_train_valid,
+    make_loader,
+    make_spec_augment,
+    supervision_segments,
+)
 from distill.train.losses import LossFn, make_loss_fn, transducer_loss_fn, unwrap
 from distill.train.metrics_log import MetricsLog
 from distill.train.schedule import WarmupEden
@@ -169,6 +177,7 @@ class Trainer:
             train_cuts, config.data, train=True, world_size=self.dist.world_size, rank=self.dist.rank, seed=config.train.seed
         )
         self.valid_loader = make_loader(valid_cuts, config.data, train=False) if valid_cuts is not None else None
+        self.spec_augment = make_spec_augment() if config.data.spec_augment else None
         self.metrics = MetricsLog(self.exp_dir) if self.dist.is_main else None
         if self.dist.is_main:
             save_config(config, self.exp_dir / "config.yaml")
@@ -265,6 +274,8 @@ class Trainer:
             if self.max_batches and self.state.batch_idx_train >= self.max_batches:
                 return False
             lr = self.scheduler.step(self.state.batch_idx_train, epoch - 1 + 0.0)
+            if self.spec_augment is not None and self.state.batch_idx_train >= self.config.data.spec_augment_start:
+                batch["inputs"] = self.spec_augment(batch["inputs"], supervision_segments(batch))
             x, x_lens, y, _ = batch_to_model_inputs(batch, self.sp, self.device)
             loss, metrics, frames = self.loss_fn(self.model, (x, x_lens, y), self.state.batch_idx_train)
             self.state.batch_idx_train += 1

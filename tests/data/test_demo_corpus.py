@@ -8,11 +8,15 @@ import soundfile
 
 from distill.data.demo_corpus import (
     DEV_PART,
+    DEV_VOICES,
     TEST_PART,
+    TEST_VOICES,
     TRAIN_PART,
+    TRAIN_VOICES,
     DemoCorpusConfig,
     generate_demo_corpus,
     plan_corpus,
+    voice_plan,
 )
 from distill.data.text_norm import normalize_transcript, speakable
 
@@ -55,6 +59,21 @@ def test_parts_have_disjoint_speakers_and_voices():
     # No sentence is spoken in two parts.
     texts = {part: {u.transcript for u in plan if u.speaker.part == part} for part in PARTS}
     assert not texts[TRAIN_PART] & texts[TEST_PART]
+
+
+def test_heldout_espeak_voices_share_no_accent_or_variant_with_training():
+    def accent_and_variant(name: str):
+        accent, _, variant = name.partition("+")
+        return accent, variant
+
+    train = [accent_and_variant(v.name) for v in TRAIN_VOICES if v.engine == "espeak"]
+    for voice in DEV_VOICES + TEST_VOICES:
+        if voice.engine == "espeak":
+            accent, variant = accent_and_variant(voice.name)
+            assert all(accent != a and variant != v for a, v in train), voice
+    # The default corpus has many more training speakers than held-out ones.
+    plan = voice_plan()
+    assert len(plan[TRAIN_PART]) == 66 and len(plan[DEV_PART]) == len(plan[TEST_PART]) == 4
 
 
 def test_same_seed_same_corpus(tmp_path, tiny_corpus_dl_dir):

@@ -21,12 +21,25 @@ def test_word_errors_by_hand():
 def test_decode_cli_writes_recogs_and_wer(tiny_teacher_exp, tiny_data_dir):
     cuts = tiny_data_dir / "fbank" / "librispeech_cuts_test-clean.jsonl.gz"
     cmd = [sys.executable, str(REPO_ROOT / "local" / "decode.py"), "--exp-dir", str(tiny_teacher_exp),
-           "--epoch", "0", "--avg", "2", "--lang-dir", str(tiny_data_dir / "lang_bpe_100"), "--cuts", str(cuts)]
+           "--epoch", "0", "--avg", "2", "--lang-dir", str(tiny_data_dir / "lang_bpe_100"), "--cuts", str(cuts),
+           "--method", "greedy_search", "modified_beam_search", "fast_beam_search", "fast_beam_search_nbest_LG"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    recogs = (tiny_teacher_exp / "greedy" / "recogs-test-clean-epoch-4-avg-2.txt").read_text().splitlines()
-    wer = (tiny_teacher_exp / "greedy" / "wer-test-clean-epoch-4-avg-2.txt").read_text()
+    out_dir = tiny_teacher_exp / "greedy_search"
+    recogs = (out_dir / "recogs-test-clean-greedy_search-epoch-4-avg-2.txt").read_text().splitlines()
+    wer = (out_dir / "wer-test-clean-greedy_search-epoch-4-avg-2.txt").read_text()
+    assert (out_dir / "errs-test-clean-greedy_search-epoch-4-avg-2.txt").is_file()
     n_cuts = sum(1 for _ in __import__("lhotse").CutSet.from_file(cuts))
     assert len(recogs) == 2 * n_cuts
     assert all(re.match(r"^\S+:\t(ref|hyp)=", line) for line in recogs)
-    assert re.match(r"WER \d+\.\d+% \[\d+ / \d+", wer)
+    assert re.match(r"WER \d+\.\d+% \[\d+ / \d+.*CER \d+\.\d+%, token F1 [\d.]+, RTF [\d.]+", wer), wer
+
+    # Every method wrote its files; the results table collects them.
+    for method in ("modified_beam_search", "fast_beam_search", "fast_beam_search_nbest_LG"):
+        assert len(list((tiny_teacher_exp / method).glob("errs-test-clean-*-epoch-4-avg-2.txt"))) == 1, method
+    table = tiny_teacher_exp / "results.md"
+    cmd = [sys.executable, str(REPO_ROOT / "local" / "results_table.py"), "--exp-dirs", str(tiny_teacher_exp), "--out", str(table)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = [line for line in table.read_text().splitlines() if line.startswith(f"| {tiny_teacher_exp.name} |")]
+    assert len(rows) == 4 and any("fast_beam_search_nbest_LG" in row for row in rows)

@@ -109,3 +109,15 @@ def test_feature_stats_normalize_the_training_features(tiny_data_dir, tmp_path):
     state = ckpt.load_checkpoint(ckpt.epoch_checkpoint(tmp_path / "exp", 1))["model"]
     assert torch.equal(state["encoder.subsampling.feature_mean"], sub.feature_mean)
     assert float(state["encoder.subsampling.feature_std"].min()) > 0
+
+
+def test_spec_augment_starts_at_its_batch(tiny_data_dir, tmp_path):
+    def checksum(name: str, extra) -> float:
+        trainer = Trainer(tiny_config(tiny_data_dir, tmp_path / name, ["train.num_epochs=2"] + extra), max_batches=4)
+        trainer.train()
+        return parameter_checksum(trainer.model)
+
+    off = checksum("off", ["data.spec_augment=false"])
+    # Starting after the last batch is the same as no SpecAugment; starting at 0 is not.
+    assert checksum("late", ["data.spec_augment=true", "data.spec_augment_start=100"]) == off
+    assert checksum("early", ["data.spec_augment=true", "data.spec_augment_start=0"]) != off

@@ -1,0 +1,46 @@
+#!/usr/bin/env python3
+"""Collect the decoding summaries of experiment dirs into one markdown results table.
+
+Usage:
+  local/results_table.py --exp-dirs exp/teacher exp/student_rnn_alone exp/student_rnn_kd \
+      --out exp/results.md
+Reads <exp-dir>/<method>/summary-*.json (written by local/decode.py); one table per cut set
+(part), rows in the order of --exp-dirs, then by method.
+"""
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Dict, List
+
+from distill.decode.scoring import ResultRow, results_table
+from distill.utils.io import atomic_write_text
+
+
+def collect(exp_dirs: List[Path]) -> Dict[str, List[ResultRow]]:
+    """Rows per part, in ``exp_dirs`` order then method name; newest checkpoint tag per method."""
+    tables: Dict[str, List[ResultRow]] = defaultdict(list)
+    for exp_dir in exp_dirs:
+        records = [json.loads(p.read_text()) for p in sorted(exp_dir.glob("*/summary-*.json"))]
+        for record in sorted(records, key=lambda r: (r["part"], r["method"], r["tag"])):
+            fields = {k: record[k] for k in ("model", "params", "method", "wer", "cer", "f1", "rtf")}
+            fields["method"] = f"{record['method']} (epoch {record['epoch']}, avg {record['avg']})"
+            tables[record["part"]].append(ResultRow(**fields))
+    return tables
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--exp-dirs", type=Path, nargs="+", required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    tables = collect([d for d in args.exp_dirs if d.is_dir()])
+    if not tables:
+        raise SystemExit(f"No decoding summaries (*/summary-*.json) in {' '.join(map(str, args.exp_dirs))}: run local/decode.py first")
+    text = "".join(f"### {part}\n\n{results_table(rows)}\n" for part, rows in sorted(tables.items()))
+    atomic_write_text(args.out, text)
+    print(text, end="")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Transcribe sound files with a trained transducer; prints one line per file: <path> <TRANSCRIPT>.
+
+Usage:
+  # epochs 8..10 of an experiment averaged, as local/decode.py loads them:
+  local/transcribe.py --exp-dir exp/teacher --epoch 10 --avg 3 --lang-dir data/lang_bpe_500 a.wav b.flac
+  # one checkpoint or exported model (weights without a config need --config):
+  local/transcribe.py --checkpoint exp/teacher/epoch-10.pt --lang-dir data/lang_bpe_500 a.wav
+
+Any sample rate and channel count soundfile reads (WAV, FLAC, OGG, ...) is accepted: the audio
+is mixed down to mono and resampled to 16 kHz, then gets the training front end (kaldifeat
+fbank). Errors (a missing or unreadable file, a lang dir that does not fit the model) name the
+file and the fix, and exit with status 1. Logs go to stderr, transcripts to stdout.
+"""
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import torch
+
+from distill.data.features import EXTRACTORS, make_extractor
+from distill.decode.transcribe import (
+    SEARCH_METHODS,
+    TranscribeError,
+    check_model_matches_lang,
+    load_averaged,
+    load_lang,
+    load_model_file,
+    transcribe_files,
+)
+from distill.utils.logging_setup import setup_logging
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    model = parser.add_mutually_exclusive_group(required=True)
+    model.add_argument("--exp-dir", type=Path, help="experiment directory holding epoch-N.pt (with --epoch/--avg)")
+    model.add_argument("--checkpoint", type=Path,
+                       help="one checkpoint (epoch-N.pt, checkpoint-B.pt) or exported model state (.pt)")
+    parser.add_argument("--epoch", type=int, default=0, help="with --exp-dir: last epoch averaged; 0: the newest")
+    parser.add_argument("--avg", type=int, default=1, help="with --exp-dir: number of epochs averaged")
+    parser.add_argument("--config", type=Path,
+                        help="with --checkpoint: the experiment's config.yaml, for a file that holds weights "
+                             "only (default: config.yaml beside the file)")
+    parser.add_argument("--lang-dir", type=Path, required=True, help="lang dir the model was trained with (bpe.model)")
+    parser.add_argument("--method", choices=sorted(SEARCH_METHODS), default="greedy", help="decoding method")
+    parser.add_argument("--extractor", choices=EXTRACTORS, default="kaldifeat",
+                        help="feature extractor; must be the one the training features used")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--verbose", action="store_true", help="log at debug level")
+    parser.add_argument("sound_files", type=Path, nargs="+", metavar="SOUND_FILE",
+                        help="audio files (WAV, FLAC, OGG, ...; any sample rate)")
+    return parser
+
+
+def main() -> None:
+    parser = get_parser()
+    args = parser.parse_args()
+    if args.config is not None and args.checkpoint is None:
+        parser.error("--config goes with --checkpoint")
+    setup_logging(level=logging.DEBUG if args.verbose else logging.INFO)
+    device = torch.device(args.device)
+    try:
+        sp = load_lang(args.lang_dir)
+        if args.checkpoint is not None:
+            model, config = load_model_file(args.checkpoint, args.config, device)
+            source = str(args.checkpoint)
+        else:
+            model, config = load_averaged(args.exp_dir, args.epoch, args.avg, device)
+            source = f"{args.exp_dir} (--epoch {args.epoch} --avg {args.avg})"
+        check_model_matches_lang(model, sp, args.lang_dir, source, config)
+        transcripts = transcribe_files(model, sp, args.sound_files, args.method,
+                                       extractor=make_extractor(args.extractor))
+    except TranscribeError as err:
+        logging.error(str(err))
+        sys.exit(1)
+    for path, text in zip(args.sound_files, transcripts):
+        print(f"{path} {text}")
+
+
+if __name__ == "__main__":
+    main()
