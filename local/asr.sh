@@ -53,6 +53,7 @@ decode_opts=         # e.g. "--beam-size 8 --ngram-lm-scale 0.1" (see local/deco
 # Students (stage 5).
 students="rnn dnn"   # student types: conf/student_<type>.yaml
 student_kd=true      # distill from the teacher (true) or train alone, the baseline (false)
+student_seeds=       # e.g. "42 7": one run per seed, exp/student_<type>_<kd|alone>_seed<N>
 # Resources.
 nj=2
 nproc=1              # training processes (torchrun/DDP; gloo on CPU, nccl on GPUs)
@@ -138,25 +139,36 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
 fi
 
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
+  # shellcheck disable=SC2206  # a word list
+  seeds=(${student_seeds:-""})  # one empty seed: the config's seed, no suffix
   for student in $students; do
-    kd_opts=()
-    name=student_${student}_alone
-    if [ "$student_kd" = true ]; then
-      name=student_${student}_kd
-      kd_opts=(--set "kd.teacher_exp_dir=$exp_dir/teacher" --set "kd.teacher_avg=$avg")
-    fi
-    log "Stage 5: train the $student student (distillation: $student_kd) -> $exp_dir/$name"
-    "${launcher[@]}" "$root/local/train.py" --config "conf/student_$student.yaml" --exp-dir "$exp_dir/$name" \
-      --train-cuts "$(cuts "$train_part")" --valid-cuts "$(cuts "${dev_array[0]}")" \
-      --lang-dir "$lang_dir" --resume "${kd_opts[@]}" "${train_opts_array[@]}"
-    python "$root/local/decode.py" --exp-dir "$exp_dir/$name" --epoch 0 --avg "$avg" \
-      --lang-dir "$lang_dir" --cuts "${dev_cuts[@]}" "${test_cuts[@]}"
+    for s in "${seeds[@]}"; do
+      kd_opts=()
+      name=student_${student}_alone
+      if [ "$student_kd" = true ]; then
+        name=student_${student}_kd
+        kd_opts=(--set "kd.teacher_exp_dir=$exp_dir/teacher" --set "kd.teacher_avg=$avg")
+      fi
+      if [ -n "$s" ]; then
+        name=${name}_seed$s
+        kd_opts+=(--set "train.seed=$s")
+      fi
+      log "Stage 5: train the $student student (distillation: $student_kd${s:+, seed $s}) -> $exp_dir/$name"
+      "${launcher[@]}" "$root/local/train.py" --config "conf/student_$student.yaml" --exp-dir "$exp_dir/$name" \
+        --train-cuts "$(cuts "$train_part")" --valid-cuts "$(cuts "${dev_array[0]}")" \
+        --lang-dir "$lang_dir" --resume "${kd_opts[@]}" "${train_opts_array[@]}"
+      python "$root/local/decode.py" --exp-dir "$exp_dir/$name" --epoch 0 --avg "$avg" \
+        --lang-dir "$lang_dir" --cuts "${dev_cuts[@]}" "${test_cuts[@]}"
+    done
   done
 fi
 
 if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
+  # The teacher, then every student run of the chosen types (alone, distilled, any seed).
   models=(teacher)
-  for student in $students; do models+=("student_${student}_alone" "student_${student}_kd"); done
+  for student in $students; do
+    for d in "$exp_dir/student_${student}_"*; do [ -d "$d" ] && models+=("${d##*/}"); done
+  done
   decoded=()
   for name in "${models[@]}"; do
     if ! compgen -G "$exp_dir/$name/epoch-*.pt" > /dev/null; then

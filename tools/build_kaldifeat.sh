@@ -25,7 +25,7 @@ torch_version=$("$python" -c 'import torch; print(torch.__version__)') \
   || die "torch is not importable with $python; install the requirements first"
 py_tag=$("$python" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
 out_dir=$cache_dir/kaldifeat-$version-torch-$torch_version-$py_tag
-cached=$(find "$out_dir" -maxdepth 1 -name 'kaldifeat-*.whl' 2> /dev/null | head -n 1)
+cached=$(find "$out_dir" -maxdepth 1 -name 'kaldifeat-*.whl' 2> /dev/null | head -n 1 || true)  # no cache yet: find fails
 if [ -n "$cached" ]; then
   echo "$cached"
   exit 0
