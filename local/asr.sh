@@ -3,12 +3,12 @@
 # calls this with its corpus settings; users add or override options after them.
 #
 # Stages:
-#   0  get the corpus: locate it under --dl-dir, download it, or (--demo true) synthesize it
+#   0  get the corpus: locate it (--corpus-dir), download it if allowed, or (--demo true) synthesize it
 #   1  lhotse manifests (checked; written atomically)
 #   2  80-dim fbank with kaldifeat, lilcom chunky storage, speed perturbation of training
-#   3  the lang dir: BPE model, k2 lexicon (L, L_disambig), n-gram LM (G), LG graph
+#   3  the lang dir: BPE model or phone inventory, k2 lexicon (L, L_disambig), n-gram LM (G), LG
 #   4  train the pruned-transducer teacher (resumes an interrupted run), greedy WER on dev/test
-#   5  train the students (conf/student_<type>.yaml): distilled from the stage-4 teacher
+#   5  train the students (<conf-dir>/student_<type>.yaml): distilled from the stage-4 teacher
 #      (--student-kd true) or alone, the baseline (--student-kd false); greedy WER on dev/test
 #   6  decode dev and test with every trained model and method; exp/results.md
 # Each stage skips work that is complete with the same settings (done-markers), so the
@@ -28,6 +28,8 @@ stop_stage=6
 corpus=            # name in distill.data.corpora.PREPARERS and local/get_<corpus>.py
 corpus_subdir=     # the corpus directory under --dl-dir
 dl_dir=$PWD/download
+corpus_dir=        # where the corpus is (default: <dl-dir>/<corpus-subdir>)
+prepare_opts=      # the corpus preparation's own settings, e.g. "num_phones=48" (timit)
 demo=false         # synthesize the offline demo corpus instead of using the real one
 demo_size=default  # default (about 4 h of training audio, 66 speakers) or tiny (about 2 min)
 download=true      # allow stage 0 to download a missing corpus
@@ -39,19 +41,20 @@ seed=13
 speed_perturb=true
 extractor=kaldifeat
 # Lang dir.
-unit=bpe
+unit=bpe             # bpe (sentencepiece pieces, word LM) or phone (the transcripts are phones)
 vocab_size=500
 demo_vocab_size=100  # the BPE size with --demo true: 4 h of text is too little for 500 units
-lm_order=3
+lm_order=3           # of the word LM (bpe) or the phone LM (phone)
 # Teacher (stage 4).
-teacher_config=conf/teacher.yaml
+conf_dir=conf        # the model configs: teacher.yaml, student_<type>.yaml
+teacher_config=      # default: <conf-dir>/teacher.yaml
 train_opts=          # extra options for local/train.py, e.g. "--set optim.base_lr=0.001"
 avg=1                # decode the average of the last N epoch checkpoints
 # Decoding (stage 6).
 decode_methods="greedy_search modified_beam_search fast_beam_search fast_beam_search_nbest_LG"
 decode_opts=         # e.g. "--beam-size 8 --ngram-lm-scale 0.1" (see local/decode.py --help)
 # Students (stage 5).
-students="rnn dnn"   # student types: conf/student_<type>.yaml
+students="rnn dnn"   # student types: <conf-dir>/student_<type>.yaml
 student_kd=true      # distill from the teacher (true) or train alone, the baseline (false)
 student_seeds=       # e.g. "42 7": one run per seed, exp/student_<type>_<kd|alone>_seed<N>
 # Resources.
@@ -71,31 +74,38 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 for v in corpus corpus_subdir train_part dev_parts test_parts; do
   [ -n "${!v}" ] || { echo "$0: --${v//_/-} is required (the recipe's run.sh sets it)" >&2; exit 1; }
 done
-[ "$unit" = bpe ] || { echo "$0: --unit $unit is not supported yet (bpe only)" >&2; exit 1; }
+case $unit in
+  bpe|phone) ;;
+  *) echo "$0: --unit must be bpe or phone, got '$unit'" >&2; exit 1 ;;
+esac
 
 if [ "$demo" = true ]; then
   vocab_size=$demo_vocab_size
 fi
-corpus_dir=$dl_dir/$corpus_subdir
+corpus_dir=${corpus_dir:-$dl_dir/$corpus_subdir}
+teacher_config=${teacher_config:-$conf_dir/teacher.yaml}
+prepare_opts_array=()
+for o in $prepare_opts; do prepare_opts_array+=(--option "$o"); done
 # shellcheck disable=SC2206
 all_parts=($train_part $dev_parts $test_parts)
 manifest_dir=$data_dir/manifests
 fbank_dir=$data_dir/fbank
-lang_dir=$data_dir/lang_${unit}_${vocab_size}
+lang_dir=$data_dir/lang_bpe_${vocab_size}
+if [ "$unit" = phone ]; then lang_dir=$data_dir/lang_phone; fi
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   log "Stage 0: get the $corpus corpus into $corpus_dir"
   opts=()
   if [ "$demo" = true ]; then opts+=(--demo --demo-size "$demo_size"); fi
   if [ "$download" = false ]; then opts+=(--no-download); fi
-  python "$root/local/get_$corpus.py" --dl-dir "$dl_dir" --parts "${all_parts[@]}" \
+  python "$root/local/get_$corpus.py" --corpus-dir "$corpus_dir" --parts "${all_parts[@]}" \
     --seed "$seed" --num-jobs "$nj" "${opts[@]}"
 fi
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   log "Stage 1: lhotse manifests of ${all_parts[*]} -> $manifest_dir"
   python "$root/local/prepare_manifests.py" --corpus "$corpus" --corpus-dir "$corpus_dir" \
-    --parts "${all_parts[@]}" --output-dir "$manifest_dir" --num-jobs "$nj"
+    --parts "${all_parts[@]}" --output-dir "$manifest_dir" --num-jobs "$nj" "${prepare_opts_array[@]}"
 fi
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
@@ -108,10 +118,20 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
 fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
-  log "Stage 3: lang dir $lang_dir (BPE $vocab_size, k2 lexicon, ${lm_order}-gram LM, LG)"
-  python "$root/local/prepare_lang_bpe.py" \
-    --supervisions "$manifest_dir/${corpus}_supervisions_${train_part}.jsonl.gz" \
-    --lang-dir "$lang_dir" --vocab-size "$vocab_size" --lm-order "$lm_order"
+  supervisions=$manifest_dir/${corpus}_supervisions_${train_part}.jsonl.gz
+  if [ "$unit" = phone ]; then
+    log "Stage 3: lang dir $lang_dir (phones, identity lexicon, ${lm_order}-gram phone LM, LG)"
+    # The corpus's phone set, when stage 1 wrote one (TIMIT's 39/48/60).
+    phone_set=$manifest_dir/${corpus}_phones.txt
+    phone_set_opt=()
+    if [ -f "$phone_set" ]; then phone_set_opt=(--phone-set "$phone_set"); fi
+    python "$root/local/prepare_lang_phone.py" --supervisions "$supervisions" \
+      --lang-dir "$lang_dir" --lm-order "$lm_order" "${phone_set_opt[@]}"
+  else
+    log "Stage 3: lang dir $lang_dir (BPE $vocab_size, k2 lexicon, ${lm_order}-gram LM, LG)"
+    python "$root/local/prepare_lang_bpe.py" --supervisions "$supervisions" \
+      --lang-dir "$lang_dir" --vocab-size "$vocab_size" --lm-order "$lm_order"
+  fi
 fi
 
 # shellcheck disable=SC2206
@@ -154,7 +174,7 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
         kd_opts+=(--set "train.seed=$s")
       fi
       log "Stage 5: train the $student student (distillation: $student_kd${s:+, seed $s}) -> $exp_dir/$name"
-      "${launcher[@]}" "$root/local/train.py" --config "conf/student_$student.yaml" --exp-dir "$exp_dir/$name" \
+      "${launcher[@]}" "$root/local/train.py" --config "$conf_dir/student_$student.yaml" --exp-dir "$exp_dir/$name" \
         --train-cuts "$(cuts "$train_part")" --valid-cuts "$(cuts "${dev_array[0]}")" \
         --lang-dir "$lang_dir" --resume "${kd_opts[@]}" "${train_opts_array[@]}"
       python "$root/local/decode.py" --exp-dir "$exp_dir/$name" --epoch 0 --avg "$avg" \

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Decode cut sets with a trained transducer and score them (WER, CER, token F1, RTF).
+"""Decode cut sets with a trained transducer and score them (WER, CER, token F1, RTF; with a
+phone lang dir, PER, token F1 and RTF).
 
 Usage:
   local/decode.py --exp-dir exp/teacher --epoch 10 --avg 3 --lang-dir data/lang_bpe_500 \
@@ -25,7 +26,7 @@ from distill.decode.methods import METHODS, SearchOptions, make_word_decoder, me
 from distill.decode.scoring import ResultRow, char_errors, real_time_factor, save_results
 from distill.models.transducer import num_params
 from distill.train.checkpoint import last_epoch, load_averaged_model
-from distill.train.data import load_bpe
+from distill.lang.tokenizer import PhoneTokenizer, load_tokenizer
 from distill.utils.io import atomic_write_text
 from distill.utils.logging_setup import setup_logging
 
@@ -47,10 +48,13 @@ def main() -> None:
     options = SearchOptions(**{name: getattr(args, name) for name in vars(defaults)})
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    sp = load_bpe(args.lang_dir)
+    sp = load_tokenizer(args.lang_dir)
     epoch = args.epoch or last_epoch(args.exp_dir)
     model = load_averaged_model(args.exp_dir, epoch, args.avg, device)
     params = num_params(model)
+    # Phone units: the error rate over tokens is the phone error rate, and CER means nothing.
+    phones = isinstance(sp, PhoneTokenizer)
+    error_name = "PER" if phones else "WER"
     for method in args.method:
         word_decoder = make_word_decoder(method, model, sp, args.lang_dir, options)
         out_dir = args.exp_dir / method
@@ -60,12 +64,14 @@ def main() -> None:
             results, elapsed = decode_cuts(model, cuts, sp, args.max_duration, word_decoder)
             tag = f"{part}-{method_tag(method, options)}-epoch-{epoch}-avg-{args.avg}"
             stats = save_results(out_dir, tag, results)
-            cer = char_errors([(ref, hyp) for _, ref, hyp in results])
+            cer = None if phones else char_errors([(ref, hyp) for _, ref, hyp in results]).wer
             rtf = real_time_factor(elapsed, sum(c.duration for c in cuts))
-            summary = f"{stats}, CER {cer.wer:.2f}%, token F1 {stats.f1:.4f}, RTF {rtf:.4f}, params {params}"
+            cer_text = "" if cer is None else f", CER {cer:.2f}%"
+            summary = f"{stats.summary(error_name)}{cer_text}, token F1 {stats.f1:.4f}, RTF {rtf:.4f}, params {params}"
             atomic_write_text(out_dir / f"wer-{tag}.txt", summary + "\n")
-            row = ResultRow(args.exp_dir.name, params, method, stats.wer, cer.wer, stats.f1, rtf)
-            record = {**dataclasses.asdict(row), "part": part, "epoch": epoch, "avg": args.avg, "tag": tag}
+            row = ResultRow(args.exp_dir.name, params, method, stats.wer, cer, stats.f1, rtf)
+            record = {**dataclasses.asdict(row), "part": part, "epoch": epoch, "avg": args.avg, "tag": tag,
+                      "error_name": error_name}
             atomic_write_text(out_dir / f"summary-{tag}.json", json.dumps(record) + "\n")
             logging.info(f"{part} {method}: {summary}")
 

@@ -3,8 +3,9 @@
 is missing and the network allows, or (--demo) synthesize the offline demo corpus.
 
 Usage:
-  local/get_librispeech.py --dl-dir download --parts train-clean-100 dev-clean test-clean
-  local/get_librispeech.py --dl-dir download --demo --demo-size tiny --seed 13
+  local/get_librispeech.py --corpus-dir download/LibriSpeech --parts train-clean-100 dev-clean test-clean
+  local/get_librispeech.py --corpus-dir download/LibriSpeech --demo --demo-size tiny --seed 13
+A download (lhotse's) goes into the folder above --corpus-dir, which must be named LibriSpeech.
 """
 import argparse
 import logging
@@ -19,12 +20,12 @@ from distill.utils.logging_setup import setup_logging
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dl-dir", type=Path, required=True)
+    parser.add_argument("--corpus-dir", type=Path, required=True, help="the LibriSpeech folder (<dl-dir>/LibriSpeech)")
     parser.add_argument("--parts", nargs="+", default=["train-clean-100", "dev-clean", "test-clean"])
     parser.add_argument("--no-download", action="store_true", help="never try the network")
     parser.add_argument("--demo", action="store_true", help="synthesize the offline demo corpus")
     parser.add_argument("--demo-size", choices=["default", "tiny"], default="default",
-                        help="default: about 1 h of training audio; tiny: about 2 min")
+                        help="default: about 4 h of training audio; tiny: about 2 min")
     parser.add_argument("--demo-train-minutes", type=float, default=None,
                         help="override the demo corpus's training audio (minutes)")
     parser.add_argument("--seed", type=int, default=13)
@@ -32,14 +33,18 @@ def main() -> None:
     args = parser.parse_args()
     setup_logging()
 
+    if args.corpus_dir.name != "LibriSpeech":
+        parser.error(f"--corpus-dir {args.corpus_dir}: LibriSpeech's layout (and lhotse's download) "
+                     "puts the corpus in a folder named LibriSpeech")
+    dl_dir = args.corpus_dir.parent
     try:
         if args.demo:
             config = DemoCorpusConfig.tiny(args.seed) if args.demo_size == "tiny" else DemoCorpusConfig(seed=args.seed)
             if args.demo_train_minutes is not None:
                 config.train_minutes = args.demo_train_minutes
-            corpus = generate_demo_corpus(args.dl_dir, config, num_jobs=args.num_jobs)
+            corpus = generate_demo_corpus(dl_dir, config, num_jobs=args.num_jobs)
         else:
-            corpus = locate_librispeech(args.dl_dir, args.parts, download=not args.no_download)
+            corpus = locate_librispeech(dl_dir, args.parts, download=not args.no_download)
     except CorpusError as err:
         logging.error(str(err))
         sys.exit(1)

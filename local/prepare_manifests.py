@@ -23,11 +23,22 @@ def main() -> None:
     parser.add_argument("--parts", nargs="+", required=True)
     parser.add_argument("--output-dir", type=Path, required=True)
     parser.add_argument("--num-jobs", type=int, default=2)
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a setting of the corpus's preparation, e.g. num_phones=48 for timit (repeatable)")
     args = parser.parse_args()
     setup_logging()
+    options = {}
+    for item in args.option:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            parser.error(f"--option {item!r}: expected KEY=VALUE")
+        options[key] = value
     try:
-        PREPARERS[args.corpus](args.corpus_dir, args.parts, args.output_dir, args.num_jobs)
-    except CorpusError as err:
+        PREPARERS[args.corpus](args.corpus_dir, args.parts, args.output_dir, args.num_jobs, **options)
+    except TypeError as err:
+        logging.error(f"Bad --option for corpus {args.corpus}: {err}")
+        sys.exit(1)
+    except (CorpusError, ValueError) as err:
         logging.error(str(err))
         sys.exit(1)
 

@@ -11,22 +11,25 @@ import argparse
 import json
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 from distill.decode.scoring import ResultRow, results_table
 from distill.utils.io import atomic_write_text
 
 
-def collect(exp_dirs: List[Path]) -> Dict[str, List[ResultRow]]:
-    """Rows per part, in ``exp_dirs`` order then method name; newest checkpoint tag per method."""
+def collect(exp_dirs: List[Path]) -> Tuple[Dict[str, List[ResultRow]], Dict[str, str]]:
+    """Rows per part, in ``exp_dirs`` order then method name; and each part's error name
+    (WER, or PER for phone units)."""
     tables: Dict[str, List[ResultRow]] = defaultdict(list)
+    error_names: Dict[str, str] = {}
     for exp_dir in exp_dirs:
         records = [json.loads(p.read_text()) for p in sorted(exp_dir.glob("*/summary-*.json"))]
         for record in sorted(records, key=lambda r: (r["part"], r["method"], r["tag"])):
             fields = {k: record[k] for k in ("model", "params", "method", "wer", "cer", "f1", "rtf")}
             fields["method"] = f"{record['method']} (epoch {record['epoch']}, avg {record['avg']})"
             tables[record["part"]].append(ResultRow(**fields))
-    return tables
+            error_names[record["part"]] = record.get("error_name", "WER")
+    return tables, error_names
 
 
 def main() -> None:
@@ -34,10 +37,12 @@ def main() -> None:
     parser.add_argument("--exp-dirs", type=Path, nargs="+", required=True)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    tables = collect([d for d in args.exp_dirs if d.is_dir()])
+    tables, error_names = collect([d for d in args.exp_dirs if d.is_dir()])
     if not tables:
         raise SystemExit(f"No decoding summaries (*/summary-*.json) in {' '.join(map(str, args.exp_dirs))}: run local/decode.py first")
-    text = "".join(f"### {part}\n\n{results_table(rows)}\n" for part, rows in sorted(tables.items()))
+    text = "".join(
+        f"### {part}\n\n{results_table(rows, error_names[part])}\n" for part, rows in sorted(tables.items())
+    )
     atomic_write_text(args.out, text)
     print(text, end="")
 

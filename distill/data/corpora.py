@@ -1,18 +1,22 @@
 """The registry of corpus preparations: corpus name -> function writing its manifests.
 
-A preparation takes ``(corpus_dir, parts, output_dir, num_jobs)``, checks the corpus, writes
-``<name>_{recordings,supervisions}_<part>.jsonl.gz`` atomically into ``output_dir`` and
-returns their paths. A new corpus adds one entry here (see docs/new_corpus.md).
+A preparation takes ``(corpus_dir, parts, output_dir, num_jobs, **options)``, checks the
+corpus, writes ``<name>_{recordings,supervisions}_<part>.jsonl.gz`` atomically into
+``output_dir`` and returns their paths. ``options`` are the corpus's own settings, given as
+``key=value`` strings by the recipe (``--prepare-opts "num_phones=48"`` for TIMIT). A new
+corpus adds one entry here (see docs/new_corpus.md).
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Dict, Sequence
+from typing import Callable, Dict
 
 from distill.data.librispeech import prepare_librispeech_manifests
+from distill.data.timit import prepare_timit_manifests
 
-Preparer = Callable[[Path, Sequence[str], Path, int], Dict[str, Dict[str, Path]]]
+Preparer = Callable[..., Dict[str, Dict[str, Path]]]
 
 PREPARERS: Dict[str, Preparer] = {
     "librispeech": prepare_librispeech_manifests,
+    "timit": prepare_timit_manifests,
 }

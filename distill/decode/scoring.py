@@ -88,8 +88,12 @@ class ErrorStats:
         )
 
     def __str__(self) -> str:
+        return self.summary()
+
+    def summary(self, name: str = "WER") -> str:
+        """One line, e.g. ``WER 12.50% [5 / 40, 1 ins, 2 del, 2 sub]`` (``name``: PER for phones)."""
         return (
-            f"WER {self.wer:.2f}% [{self.errors} / {self.ref_words}, {self.insertions} ins, "
+            f"{name} {self.wer:.2f}% [{self.errors} / {self.ref_words}, {self.insertions} ins, "
             f"{self.deletions} del, {self.substitutions} sub]"
         )
 
@@ -393,20 +397,21 @@ def _cell(value: Optional[float], spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def results_table(rows: Iterable[ResultRow]) -> str:
+def results_table(rows: Iterable[ResultRow], error_name: str = "WER") -> str:
     """A markdown table of results, one line per row in the given order.
 
-    Columns: model, params, method, WER (%), CER (%) with two decimals, F1 with three,
-    RTF with three.
+    Columns: model, params, method, WER (%) (``error_name``: PER for phone units), CER (%)
+    with two decimals (left out when no row has one, as for phones), F1 with three, RTF
+    with three.
     """
-    lines = [
-        "| model | params | method | WER (%) | CER (%) | F1 | RTF |",
-        "| --- | ---: | --- | ---: | ---: | ---: | ---: |",
-    ]
+    rows = list(rows)
+    with_cer = any(row.cer is not None for row in rows)
+    header = ["model", "params", "method", f"{error_name} (%)"] + (["CER (%)"] if with_cer else []) + ["F1", "RTF"]
+    align = ["---", "---:", "---"] + ["---:"] * (len(header) - 3)
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
     for row in rows:
-        cells = [
-            row.model, format_params(row.params), row.method, _cell(row.wer, ".2f"),
-            _cell(row.cer, ".2f"), _cell(row.f1, ".3f"), _cell(row.rtf, ".3f"),
-        ]
+        cells = [row.model, format_params(row.params), row.method, _cell(row.wer, ".2f")]
+        cells += [_cell(row.cer, ".2f")] if with_cer else []
+        cells += [_cell(row.f1, ".3f"), _cell(row.rtf, ".3f")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -16,7 +16,6 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-import sentencepiece as spm
 import soundfile
 import torch
 import yaml
@@ -24,6 +23,7 @@ from lhotse.augmentation.resample import resample as sinc_resample
 from lhotse.features.base import FeatureExtractor
 
 from distill.data.features import make_extractor
+from distill.lang.tokenizer import Tokenizer, load_tokenizer
 from distill.models.config import ModelConfig
 from distill.models.registry import build_transducer
 from distill.models.subsampling import MIN_INPUT_FRAMES
@@ -169,26 +169,23 @@ def load_averaged(
     return model, config
 
 
-def load_lang(lang_dir: Path) -> spm.SentencePieceProcessor:
-    """The BPE model ``<lang_dir>/bpe.model``."""
-    path = Path(lang_dir) / "bpe.model"
-    if not path.is_file():
-        raise TranscribeError(f"{path} does not exist: pass the --lang-dir the model was trained with "
-                              "(it holds bpe.model; stage 3 makes it)")
-    sp = spm.SentencePieceProcessor()
-    sp.load(str(path))
-    return sp
+def load_lang(lang_dir: Path) -> Tokenizer:
+    """The tokenizer of ``lang_dir`` (its ``bpe.model`` or ``phones.txt``)."""
+    try:
+        return load_tokenizer(lang_dir)
+    except (FileNotFoundError, ValueError) as err:
+        raise TranscribeError(f"{err}; pass the --lang-dir the model was trained with") from err
 
 
-def check_model_matches_lang(model: Transducer, sp: spm.SentencePieceProcessor, lang_dir: Path,
+def check_model_matches_lang(model: Transducer, sp: Tokenizer, lang_dir: Path,
                              model_source: str, config: Optional[Mapping[str, Any]] = None) -> None:
-    """Refuse a BPE model whose vocabulary size differs from the model's output size.
+    """Refuse a tokenizer whose vocabulary size differs from the model's output size.
 
     Args:
       model:
         The transducer.
       sp:
-        The BPE model of ``lang_dir``.
+        The tokenizer of ``lang_dir`` (BPE model or phone inventory).
       lang_dir:
         Named in the message.
       model_source:
@@ -202,7 +199,7 @@ def check_model_matches_lang(model: Transducer, sp: spm.SentencePieceProcessor, 
     trained_with = ((config or {}).get("data") or {}).get("lang_dir")
     hint = f" (its training config names {trained_with})" if trained_with else ""
     raise TranscribeError(
-        f"Model {model_source} outputs {model.vocab_size} tokens but {Path(lang_dir) / 'bpe.model'} has "
+        f"Model {model_source} outputs {model.vocab_size} tokens but the tokenizer of {lang_dir} has "
         f"{num_pieces}: pass the --lang-dir the model was trained with{hint}"
     )
 
@@ -307,7 +304,7 @@ def decode_features(
 
 def transcribe_files(
     model: Transducer,
-    sp: spm.SentencePieceProcessor,
+    sp: Tokenizer,
     paths: Sequence[Path],
     method: str = "greedy",
     extractor: Optional[FeatureExtractor] = None,
@@ -322,7 +319,7 @@ def transcribe_files(
       model:
         The transducer, in eval mode.
       sp:
-        Its BPE model (see :func:`check_model_matches_lang`).
+        Its tokenizer (see :func:`check_model_matches_lang`).
       paths:
         Sound files.
       method:

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Sequence, Tuple, Union
 
 import k2
-import sentencepiece as spm
 
 from distill.lang.bpe import TOKENS_NAME, bpe_token_table, write_tokens
+from distill.lang.tokenizer import Tokenizer
 from distill.utils.io import atomic_save_torch, atomic_write_text
 
 Pathlike = Union[str, Path]
@@ -117,8 +117,8 @@ def read_symbol_table(path: Pathlike) -> Dict[str, int]:
     return table
 
 
-def generate_lexicon(sp: spm.SentencePieceProcessor, words: Iterable[str]) -> Lexicon:
-    """Segment each word into BPE pieces.
+def generate_lexicon(sp: Tokenizer, words: Iterable[str]) -> Lexicon:
+    """Segment each word into tokens (BPE pieces; for phone units each word is one phone).
 
     A word that does not decode back to itself (sentencepiece's NFKC normalization can
     change some characters) is kept, with a warning.
@@ -283,7 +283,7 @@ def lexicon_to_fst(
 
 
 def prepare_lexicon(
-    sp: spm.SentencePieceProcessor,
+    sp: Tokenizer,
     transcript_file: Pathlike,
     lang_dir: Pathlike,
 ) -> Tuple[Dict[str, int], Dict[str, int]]:
@@ -291,7 +291,7 @@ def prepare_lexicon(
 
     Args:
       sp:
-        The BPE model (``bpe.model`` of ``lang_dir``).
+        The tokenizer (``bpe.model`` or ``phones.txt`` of ``lang_dir``).
       transcript_file:
         The training transcripts: their words make the vocabulary.
       lang_dir:
@@ -318,7 +318,7 @@ def prepare_lexicon(
         token2id[sym] = num_pieces + i
     write_symbol_table(token2id, lang_dir / TOKENS_NAME)
     logging.info(
-        f"Lexicon: {len(words)} words, {num_pieces} BPE pieces, "
+        f"Lexicon: {len(words)} words, {num_pieces} tokens, "
         f"disambiguation tokens #0..#{max_disambig} (ids {num_pieces}..{num_pieces + max_disambig})"
     )
 

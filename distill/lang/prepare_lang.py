@@ -1,4 +1,4 @@
-"""Stage 3: the BPE lang dir, from the training transcripts to LG.
+"""Stage 3: the lang dir (BPE pieces or phones), from the training transcripts to LG.
 
 :func:`prepare_lang_bpe` writes into ``lang_dir`` (e.g. ``data/lang_bpe_500``):
 
@@ -14,6 +14,9 @@
   ``LG.pt``                  the decoding graph (``Fsa.as_dict()``)
   ``.lang_bpe.done``         the done-marker, with the settings
 
+:func:`prepare_lang_phone` writes the same files for phone units, with ``phones.txt``
+(the phone inventory, see :mod:`distill.lang.tokenizer`) instead of ``bpe.model``.
+
 Models must take their output size from ``bpe.model`` (``sp.get_piece_size()``, see
 :func:`distill.lang.bpe.vocab_size_of`), never from the line count of ``tokens.txt``.
 """
@@ -21,18 +24,20 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import List, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 from distill.lang.bpe import prepare_bpe
 from distill.lang.graph import prepare_lg
 from distill.lang.lexicon import WORDS_NAME, prepare_lexicon
 from distill.lang.ngram import prepare_lm
+from distill.lang.tokenizer import BLANK, PHONES_NAME, PhoneTokenizer, Tokenizer
 from distill.utils.done_marker import is_done, mark_done
 from distill.utils.io import atomic_write_text
 
 Pathlike = Union[str, Path]
 
 STAGE_NAME = "lang_bpe"
+PHONE_STAGE_NAME = "lang_phone"
 TRANSCRIPT_NAME = "transcript_words.txt"
 # Bump when the outputs change in a way that makes old lang dirs unusable.
 FORMAT_VERSION = 1
@@ -104,19 +109,78 @@ def prepare_lang_bpe(
       SettingsChangedError: ``lang_dir`` was completed with other settings.
       FileNotFoundError, ValueError: the input is missing or holds no transcripts.
     """
-    lang_dir = Path(lang_dir)
-    source = Path(supervisions_or_text_file)
-    settings = {
-        "input": str(source.resolve()),
-        "vocab_size": vocab_size,
-        "lm_order": lm_order,
-        "format_version": FORMAT_VERSION,
-    }
-    if is_done(lang_dir, STAGE_NAME, settings):
-        logging.info(f"{lang_dir} is complete (done-marker present); skipping")
-        return lang_dir
     if vocab_size < 4:
         raise ValueError(f"vocab_size must be at least 4, got {vocab_size}")
+    return _prepare_lang(
+        supervisions_or_text_file, lang_dir, lm_order, STAGE_NAME, {"vocab_size": vocab_size},
+        lambda transcript_file: prepare_bpe(transcript_file, lang_dir, vocab_size),
+    )
+
+
+def prepare_lang_phone(
+    supervisions_or_text_file: Pathlike, lang_dir: Pathlike, lm_order: int = 2, phone_set_file: Optional[Pathlike] = None
+) -> Path:
+    """Make the phone lang dir: phone inventory, identity lexicon, phone n-gram LM, G and LG.
+
+    The transcripts are phone sequences (e.g. TIMIT's, folded to 39 phones by stage 1). The
+    phones become the transducer's tokens (``<blk>`` 0, then the phones sorted, in
+    ``phones.txt``); each phone is also a "word" of ``words.txt`` whose pronunciation is
+    itself, so the n-gram LM over words is a phone LM and LG decodes phone sequences.
+    Files: those of :func:`prepare_lang_bpe` with ``phones.txt`` instead of ``bpe.model``.
+
+    Args:
+      supervisions_or_text_file:
+        The training part's supervision manifest (phone sequences as text) or a ``.txt``.
+      lang_dir:
+        The output directory, e.g. ``data/lang_phone``.
+      lm_order:
+        The order of the phone n-gram LM (a bigram is the usual TIMIT choice).
+      phone_set_file:
+        The corpus's phone set, one phone per line (stage 1 writes TIMIT's); without it the
+        phones of the training transcripts. With it, dev and test phones that the training
+        part lacks are still tokens, and a training phone outside the set is an error.
+    Returns:
+      ``lang_dir``.
+    """
+
+    def make_phones(transcript_file: Path) -> PhoneTokenizer:
+        seen = {p for line in transcript_file.read_text(encoding="utf-8").splitlines() for p in line.split()}
+        phones = sorted(seen)
+        if phone_set_file is not None:
+            phones = sorted(set(Path(phone_set_file).read_text(encoding="utf-8").split()))
+            outside = sorted(seen - set(phones))
+            if outside:
+                raise ValueError(f"Training transcripts use phones that {phone_set_file} lacks: {' '.join(outside)}")
+        tokenizer = PhoneTokenizer(phones)
+        tokenizer.save(Path(lang_dir) / PHONES_NAME)
+        logging.info(f"Phone inventory: {len(phones)} phones (+ {BLANK}) -> {Path(lang_dir) / PHONES_NAME}")
+        return tokenizer
+
+    if phone_set_file is not None and not Path(phone_set_file).is_file():
+        raise FileNotFoundError(f"Phone set {phone_set_file} not found: run the manifest stage (stage 1) first")
+    unit_settings = {"phone_set": str(Path(phone_set_file).resolve()) if phone_set_file else None}
+    return _prepare_lang(supervisions_or_text_file, lang_dir, lm_order, PHONE_STAGE_NAME, unit_settings, make_phones)
+
+
+def _prepare_lang(
+    supervisions_or_text_file: Pathlike,
+    lang_dir: Pathlike,
+    lm_order: int,
+    stage_name: str,
+    unit_settings: Dict[str, Any],
+    make_tokenizer: Callable[[Path], Tokenizer],
+) -> Path:
+    """The steps every lang dir shares, around the unit-specific ``make_tokenizer``.
+
+    Writes the transcripts, makes the tokenizer from them, then the lexicon, L, L_disambig,
+    the n-gram LM, G and LG; the done-marker (with the settings) comes last.
+    """
+    lang_dir = Path(lang_dir)
+    source = Path(supervisions_or_text_file)
+    settings = {"input": str(source.resolve()), **unit_settings, "lm_order": lm_order, "format_version": FORMAT_VERSION}
+    if is_done(lang_dir, stage_name, settings):
+        logging.info(f"{lang_dir} is complete (done-marker present); skipping")
+        return lang_dir
     if lm_order < 1:
         raise ValueError(f"lm_order must be at least 1, got {lm_order}")
 
@@ -125,11 +189,11 @@ def prepare_lang_bpe(
     atomic_write_text(transcript_file, "".join(f"{t}\n" for t in texts))
     logging.info(f"Wrote {len(texts)} transcripts from {source} to {transcript_file}")
 
-    sp = prepare_bpe(transcript_file, lang_dir, vocab_size)
-    prepare_lexicon(sp, transcript_file, lang_dir)
+    tokenizer = make_tokenizer(transcript_file)
+    prepare_lexicon(tokenizer, transcript_file, lang_dir)
     g_file = prepare_lm(transcript_file, lang_dir, lang_dir / WORDS_NAME, lm_order)
     prepare_lg(lang_dir, g_file)
 
-    mark_done(lang_dir, STAGE_NAME, settings)
+    mark_done(lang_dir, stage_name, settings)
     logging.info(f"Lang dir {lang_dir} is ready")
     return lang_dir

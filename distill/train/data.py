@@ -13,25 +13,15 @@ from functools import partial
 from typing import List, Optional, Tuple
 
 import k2
-import sentencepiece as spm
 import torch
 from lhotse import CutSet
 from lhotse.dataset import DynamicBucketingSampler, K2SpeechRecognitionDataset, SpecAugment
 from torch.utils.data import DataLoader
 
 from distill.data.manifests import load_cuts
+from distill.lang.tokenizer import Tokenizer
 from distill.models.subsampling import subsampled_lengths
 from distill.train.config import DataConfig
-
-
-def load_bpe(lang_dir: Path) -> spm.SentencePieceProcessor:
-    """The BPE model of a lang dir (stage 3), with an error naming the stage when missing."""
-    path = Path(lang_dir) / "bpe.model"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run the lang stage (stage 3) first")
-    sp = spm.SentencePieceProcessor()
-    sp.load(str(path))
-    return sp
 
 
 @dataclass
@@ -44,7 +34,7 @@ class FilterStats:
     empty_text: int = 0
 
 
-def usable(cut, sp: spm.SentencePieceProcessor, config: DataConfig, stats: FilterStats) -> bool:
+def usable(cut, sp: Tokenizer, config: DataConfig, stats: FilterStats) -> bool:
     """Whether the pruned RNN-T loss can train on ``cut``.
 
     Dropped: durations outside [min, max]; empty transcripts (k2 1.23.4's losses do not
@@ -55,7 +45,10 @@ def usable(cut, sp: spm.SentencePieceProcessor, config: DataConfig, stats: Filte
         stats.too_short_or_long += 1
         return False
     text = " ".join(s.text for s in cut.supervisions if s.text)
-    tokens = sp.encode(text, out_type=int)
+    try:
+        tokens = sp.encode(text, out_type=int)
+    except ValueError as err:  # a phone outside the lang dir's inventory
+        raise ValueError(f"Cut {cut.id}: {err}; the lang dir (stage 3) must hold every phone of the corpus") from err
     if not tokens:
         stats.empty_text += 1
         return False
@@ -67,7 +60,7 @@ def usable(cut, sp: spm.SentencePieceProcessor, config: DataConfig, stats: Filte
     return True
 
 
-def filter_cuts(cuts: CutSet, sp: spm.SentencePieceProcessor, config: DataConfig, name: str) -> CutSet:
+def filter_cuts(cuts: CutSet, sp: Tokenizer, config: DataConfig, name: str) -> CutSet:
     """Drop unusable cuts eagerly and log how many and why."""
     stats = FilterStats()
     kept = cuts.filter(partial(usable, sp=sp, config=config, stats=stats)).to_eager()
@@ -140,7 +133,7 @@ def supervision_segments(batch: dict) -> torch.Tensor:
 
 
 def batch_to_model_inputs(
-    batch: dict, sp: spm.SentencePieceProcessor, device: torch.device
+    batch: dict, sp: Tokenizer, device: torch.device
 ) -> Tuple[torch.Tensor, torch.Tensor, k2.RaggedTensor, List[str]]:
     """Features, their lengths, the BPE ids of the transcripts, and the transcripts.
 
@@ -159,7 +152,7 @@ def batch_to_model_inputs(
     return x, x_lens.to(device), y, texts
 
 
-def load_train_valid(config: DataConfig, sp: spm.SentencePieceProcessor) -> Tuple[CutSet, Optional[CutSet]]:
+def load_train_valid(config: DataConfig, sp: Tokenizer) -> Tuple[CutSet, Optional[CutSet]]:
     """The filtered training and (if configured) validation cuts."""
     train = filter_cuts(load_cuts(Path(config.train_cuts)), sp, config, "train")
     valid = None

@@ -26,10 +26,10 @@ from distill.models.transducer import num_params
 from distill.models.registry import build_transducer
 from distill.train import checkpoint as ckpt
 from distill.train.config import ExperimentConfig, save_config
+from distill.lang.tokenizer import load_tokenizer
 from distill.train.data import (
     batch_to_model_inputs,
     feature_stats,
-    load_bpe,
     load_train_valid,
     make_loader,
     make_spec_augment,
@@ -151,7 +151,7 @@ class Trainer:
         self.max_batches = max_batches
         seed_everything(config.train.seed)
 
-        self.sp = load_bpe(Path(config.data.lang_dir))
+        self.sp = load_tokenizer(Path(config.data.lang_dir))
         config.model.vocab_size = self.sp.get_piece_size()
         config.model.blank_id = self.sp.piece_to_id("<blk>")
         self.model: torch.nn.Module = build_transducer(config.model).to(self.device)

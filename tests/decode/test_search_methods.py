@@ -37,7 +37,7 @@ from distill.models.config import ModelConfig
 from distill.models.joiner import Joiner
 from distill.models.registry import build_transducer
 from distill.models.transducer import Transducer, add_sos_and_pad
-from distill.train.data import load_bpe
+from distill.lang.tokenizer import load_tokenizer
 from tests.models.test_greedy import GRUPredictor
 from tests.models.test_transducer import DEVICES
 
@@ -257,7 +257,7 @@ def learned(tiny_data_dir: Path) -> Learned:
     saved = torch.get_num_threads()
     torch.set_num_threads(1)
     lang_dir = tiny_data_dir / "lang_bpe_100"
-    sp = load_bpe(lang_dir)
+    sp = load_tokenizer(lang_dir)
     cuts = load_cuts(tiny_data_dir / "fbank" / "librispeech_cuts_train-clean-100.jsonl.gz")
     cuts = sorted(cuts, key=lambda c: (c.duration, c.id))[:2]
     texts = [c.supervisions[0].text for c in cuts]

@@ -156,9 +156,9 @@ def test_model_and_lang_mismatch(teacher, sp, tiny_data_dir, tmp_path):
     with pytest.raises(TranscribeError) as err:
         check_model_matches_lang(small, sp, lang_dir, str(path), small_config)
     msg = str(err.value)
-    assert str(path) in msg and str(lang_dir / "bpe.model") in msg
+    assert str(path) in msg and str(lang_dir) in msg
     assert "50" in msg and "100" in msg and "--lang-dir" in msg and "data/lang_bpe_50" in msg
-    with pytest.raises(TranscribeError, match="bpe.model does not exist"):
+    with pytest.raises(TranscribeError, match="bpe.model nor .*phones.txt exists"):
         load_lang(tmp_path)
 
 

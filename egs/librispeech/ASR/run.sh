@@ -9,7 +9,7 @@
 # Any option given here can be overridden on the command line.
 set -euo pipefail
 cd "$(dirname "$0")"
-# shellcheck source=egs/librispeech/ASR/path.sh
+# shellcheck source=utils/path.sh
 . ./path.sh
 
 exec "$DISTILL_ROOT/local/asr.sh" \

@@ -1,0 +1,124 @@
+"""The token inventory of a lang dir: BPE pieces (sentencepiece) or phones.
+
+Everything downstream of stage 3 (training, decoding, the lexicon and graphs) uses a small
+part of sentencepiece's interface: ``encode(text_or_texts, out_type=int|str)``,
+``decode(ids_or_pieces)``, ``get_piece_size()``, ``piece_to_id(piece)`` and
+``id_to_piece(id)``. :class:`PhoneTokenizer` implements that part for phone units, so that
+a phone lang dir (TIMIT) runs through exactly the same code as a BPE one.
+
+A lang dir holds one of:
+
+  ``bpe.model``   a sentencepiece model (``<blk>`` 0, ``<sos/eos>`` 1, ``<unk>`` 2);
+  ``phones.txt``  the phone inventory, ``<blk> 0`` then one phone per line with its id.
+
+:func:`load_tokenizer` picks whichever is there.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, Iterable, List, Sequence, Union
+
+import sentencepiece as spm
+
+from distill.lang.bpe import BLANK, BPE_MODEL_NAME
+from distill.utils.io import atomic_write_text
+
+PHONES_NAME = "phones.txt"
+
+Pathlike = Union[str, Path]
+Text = Union[str, Sequence[str]]
+
+
+class PhoneTokenizer:
+    """Phones as tokens: a text is a space-separated phone sequence, one token per phone.
+
+    Args:
+      phones:
+        The phones, in id order starting at 1 (id 0 is ``<blk>``); unique, no white space.
+    """
+
+    def __init__(self, phones: Sequence[str]) -> None:
+        if len(set(phones)) != len(phones):
+            raise ValueError("Duplicate phones in the inventory")
+        bad = [p for p in phones if not p or p.split() != [p] or p == BLANK or p.startswith("#")]
+        if bad:
+            raise ValueError(f"Unusable phone symbols {bad[:5]} (empty, with spaces, {BLANK} or #N)")
+        self.pieces: List[str] = [BLANK, *phones]
+        self.ids: Dict[str, int] = {p: i for i, p in enumerate(self.pieces)}
+
+    @classmethod
+    def load(cls, path: Pathlike) -> "PhoneTokenizer":
+        """Read ``phones.txt`` (``symbol id`` lines, ``<blk> 0`` first, ids consecutive)."""
+        path = Path(path)
+        entries = []
+        with path.open(encoding="utf-8") as f:
+            for num, line in enumerate(f, 1):
+                fields = line.split()
+                if not fields:
+                    continue
+                if len(fields) != 2 or not fields[1].isdigit():
+                    raise ValueError(f"{path}:{num}: expected 'phone id', got {line!r}")
+                entries.append((fields[0], int(fields[1])))
+        if not entries or entries[0] != (BLANK, 0) or [i for _, i in entries] != list(range(len(entries))):
+            raise ValueError(f"{path}: must start with '{BLANK} 0' and number the phones 1, 2, ... in order")
+        return cls([p for p, _ in entries[1:]])
+
+    def save(self, path: Pathlike) -> None:
+        """Write ``phones.txt`` atomically."""
+        atomic_write_text(path, "".join(f"{p} {i}\n" for i, p in enumerate(self.pieces)))
+
+    def get_piece_size(self) -> int:
+        """The model's output size: the phones plus blank."""
+        return len(self.pieces)
+
+    def piece_to_id(self, piece: str) -> int:
+        return self.ids[piece]
+
+    def id_to_piece(self, index: int) -> str:
+        return self.pieces[index]
+
+    def _encode_one(self, text: str, out_type: type) -> Union[List[int], List[str]]:
+        phones = text.split()
+        unknown = sorted({p for p in phones if p not in self.ids or p == BLANK})
+        if unknown:
+            raise ValueError(f"Phones not in the inventory: {' '.join(unknown)} (in {text!r})")
+        return [self.ids[p] for p in phones] if out_type is int else phones
+
+    def encode(self, text: Text, out_type: type = int) -> Union[List, List[List]]:
+        """Token ids (``out_type=int``) or phones (``out_type=str``) of one text or a list.
+
+        Raises ``ValueError`` naming any phone that is not in the inventory.
+        """
+        if out_type not in (int, str):
+            raise ValueError(f"out_type must be int or str, got {out_type}")
+        if isinstance(text, str):
+            return self._encode_one(text, out_type)
+        return [self._encode_one(t, out_type) for t in text]
+
+    def decode(self, tokens: Iterable[Union[int, str]]) -> str:
+        """The phone string of token ids or phone symbols (blanks dropped)."""
+        phones = [t if isinstance(t, str) else self.pieces[int(t)] for t in tokens]
+        return " ".join(p for p in phones if p != BLANK)
+
+
+Tokenizer = Union[spm.SentencePieceProcessor, PhoneTokenizer]
+
+
+def load_tokenizer(lang_dir: Pathlike) -> Tokenizer:
+    """The tokenizer of a lang dir: its ``bpe.model`` or its ``phones.txt``.
+
+    Raises:
+      FileNotFoundError: neither is there (stage 3 has not run), naming both.
+    """
+    lang_dir = Path(lang_dir)
+    bpe_model = lang_dir / BPE_MODEL_NAME
+    if bpe_model.is_file():
+        sp = spm.SentencePieceProcessor()
+        sp.load(str(bpe_model))
+        return sp
+    phones = lang_dir / PHONES_NAME
+    if phones.is_file():
+        return PhoneTokenizer.load(phones)
+    raise FileNotFoundError(
+        f"Neither {bpe_model} nor {phones} exists: run the lang stage (stage 3) first"
+    )

@@ -1,0 +1,66 @@
+"""egs/timit/ASR/run.sh: stages 0-6 on the tiny TIMIT-layout demo corpus with tiny models, and
+a missing corpus."""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from lhotse import load_manifest
+
+from tests.conftest import REPO_ROOT
+
+RUN_SH = REPO_ROOT / "egs" / "timit" / "ASR" / "run.sh"
+
+# A few thousand parameters each: the test checks that the stages connect, not accuracy.
+TINY_LOOP = """
+loss: {model_warm_step: 4}
+data: {max_duration: 25, num_buckets: 2}
+optim: {base_lr: 0.005, warmup_batches: 2}
+train: {num_epochs: 2, log_interval: 1, save_every_n: 0, device: cpu}
+"""
+TINY_CONFIGS = {
+    "teacher.yaml": "model: {encoder_dim: 32, nhead: 2, num_encoder_layers: 1, dim_feedforward: 64, "
+                    "cnn_module_kernel: 3, subsampling_channels: 8, decoder_dim: 32, joiner_dim: 32}" + TINY_LOOP,
+    "student_rnn.yaml": "model: {encoder: lstm, encoder_dim: 16, num_encoder_layers: 1, subsampling_channels: 8, "
+                        "decoder: lstm, decoder_dim: 16, joiner_dim: 16}" + TINY_LOOP,
+}
+
+
+def run_recipe(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [str(RUN_SH), "--dl-dir", str(tmp_path / "download"), "--data-dir", str(tmp_path / "data"),
+           "--exp-dir", str(tmp_path / "exp"), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+
+
+def test_stages_0_to_6_on_the_tiny_demo(tmp_path):
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    for name, text in TINY_CONFIGS.items():
+        (conf / name).write_text(text)
+    out = run_recipe(tmp_path, "--demo", "true", "--demo-size", "tiny", "--conf-dir", str(conf),
+                     "--students", "rnn", "--decode-methods", "greedy_search fast_beam_search_nbest_LG",
+                     "--stage", "0", "--stop-stage", "6")
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
+    data, exp = tmp_path / "data", tmp_path / "exp"
+    assert (tmp_path / "download" / "TIMIT" / "data" / "TRAIN").is_dir()
+    phones = {line.split()[0] for line in (data / "lang_phone" / "phones.txt").read_text().splitlines()}
+    for part in ("TRAIN", "DEV", "TEST"):
+        sups = load_manifest(data / "manifests" / f"timit_supervisions_{part}.jsonl.gz")
+        assert len(sups) > 0
+        for sup in sups:  # texts are 39-set phone sequences starting and ending with silence
+            assert sup.text.split()[0] == sup.text.split()[-1] == "sil"
+            assert set(sup.text.split()) <= phones
+    assert len(phones) <= 40  # 39 phones + <blk> at most
+    for name in ("teacher", "student_rnn_kd"):
+        summaries = [json.loads(p.read_text()) for p in (exp / name).glob("*/summary-*.json")]
+        assert {s["method"] for s in summaries} == {"greedy_search", "fast_beam_search_nbest_LG"}
+        assert all(s["error_name"] == "PER" and s["cer"] is None for s in summaries)
+    table = (exp / "results.md").read_text()
+    assert "PER (%)" in table and "CER" not in table and "student_rnn_kd" in table
+
+
+def test_missing_corpus_says_it_is_never_downloaded(tmp_path):
+    out = run_recipe(tmp_path, "--corpus-dir", str(tmp_path / "nowhere"), "--stage", "0", "--stop-stage", "0")
+    assert out.returncode != 0
+    assert "never downloaded" in out.stderr and str(tmp_path / "nowhere" / "data" / "TRAIN") in out.stderr
