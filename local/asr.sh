@@ -64,16 +64,17 @@ data_dir=data
 exp_dir=exp
 
 # shellcheck disable=SC2034  # read by parse_options.sh
-help_message="Usage: $0 --corpus NAME --corpus-subdir DIR --train-part P --dev-parts 'P..' --test-parts 'P..' [options]
+help_message="Usage: $0 --corpus NAME --corpus-dir DIR|--corpus-subdir DIR --train-part P --dev-parts 'P..' --test-parts 'P..' [options]
 Runs the recipe stages 0-6 (see the top of $0)."
 
 # shellcheck disable=SC1091
 . "$(dirname "$0")/../utils/parse_options.sh"
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-for v in corpus corpus_subdir train_part dev_parts test_parts; do
+for v in corpus train_part dev_parts test_parts; do
   [ -n "${!v}" ] || { echo "$0: --${v//_/-} is required (the recipe's run.sh sets it)" >&2; exit 1; }
 done
+[ -n "$corpus_dir$corpus_subdir" ] || { echo "$0: --corpus-dir or --corpus-subdir is required" >&2; exit 1; }
 case $unit in
   bpe|phone) ;;
   *) echo "$0: --unit must be bpe or phone, got '$unit'" >&2; exit 1 ;;

@@ -11,12 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Dict
 
+from distill.data.kaldi_dir import prepare_kaldi_manifests
 from distill.data.librispeech import prepare_librispeech_manifests
 from distill.data.timit import prepare_timit_manifests
 
 Preparer = Callable[..., Dict[str, Dict[str, Path]]]
 
 PREPARERS: Dict[str, Preparer] = {
+    "kaldi": prepare_kaldi_manifests,  # any corpus given as Kaldi data dirs, one per part
     "librispeech": prepare_librispeech_manifests,
     "timit": prepare_timit_manifests,
 }

@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""Stage 0 for a corpus in Kaldi's format: check that --corpus-dir holds a Kaldi data
+directory per part (<corpus-dir>/<part>/wav.scp, text, utt2spk, optional segments), or
+(--demo) synthesize the Kaldi-format demo corpus there. Nothing is downloaded; stage 1
+(distill.data.kaldi_dir) validates the directories in full.
+
+Usage:
+  local/get_kaldi.py --corpus-dir /data/mycorpus/data --parts train dev test
+  local/get_kaldi.py --corpus-dir download/kaldi_demo/data --demo --demo-size tiny
+"""
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from distill.data.demo_corpus import DemoCorpusConfig
+from distill.data.errors import CorpusError
+from distill.data.kaldi_demo import CORPUS_NAME, generate_kaldi_demo, small_config
+from distill.data.kaldi_dir import locate_kaldi_dirs
+from distill.utils.logging_setup import setup_logging
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus-dir", type=Path, required=True, help="holds <part>/wav.scp, <part>/text, ...")
+    parser.add_argument("--parts", nargs="+", required=True)
+    parser.add_argument("--no-download", action="store_true", help="accepted for the shared stage 0; nothing is downloaded")
+    parser.add_argument("--demo", action="store_true", help="synthesize the Kaldi-format demo corpus")
+    parser.add_argument("--demo-size", choices=["default", "tiny"], default="default",
+                        help="default: about 20 min of training audio; tiny: about 2 min")
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--num-jobs", type=int, default=2)
+    args = parser.parse_args()
+    setup_logging()
+    try:
+        if args.demo:
+            if args.corpus_dir.parts[-2:] != (CORPUS_NAME, "data"):
+                parser.error(f"--corpus-dir {args.corpus_dir}: the demo corpus is written to <dir>/{CORPUS_NAME}/data")
+            config = DemoCorpusConfig.tiny(args.seed) if args.demo_size == "tiny" else small_config(args.seed)
+            generate_kaldi_demo(args.corpus_dir.parent.parent, config, num_jobs=args.num_jobs)
+        locate_kaldi_dirs(args.corpus_dir, args.parts)
+    except CorpusError as err:
+        logging.error(str(err))
+        sys.exit(1)
+    logging.info(f"Corpus ready: {args.corpus_dir}")
+
+
+if __name__ == "__main__":
+    main()
