@@ -8,12 +8,12 @@ Usage:
   local/get_kaldi.py --corpus-dir /data/mycorpus/data --parts train dev test
   local/get_kaldi.py --corpus-dir download/kaldi_demo/data --demo --demo-size tiny
 """
-import argparse
 import logging
 import sys
 from pathlib import Path
 
 from distill.data.demo_corpus import DemoCorpusConfig
+from distill.data.corpora import stage0_parser
 from distill.data.errors import CorpusError
 from distill.data.kaldi_demo import CORPUS_NAME, generate_kaldi_demo, small_config
 from distill.data.kaldi_dir import locate_kaldi_dirs
@@ -21,15 +21,10 @@ from distill.utils.logging_setup import setup_logging
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus-dir", type=Path, required=True, help="holds <part>/wav.scp, <part>/text, ...")
-    parser.add_argument("--parts", nargs="+", required=True)
-    parser.add_argument("--no-download", action="store_true", help="accepted for the shared stage 0; nothing is downloaded")
-    parser.add_argument("--demo", action="store_true", help="synthesize the Kaldi-format demo corpus")
-    parser.add_argument("--demo-size", choices=["default", "tiny"], default="default",
-                        help="default: about 20 min of training audio; tiny: about 2 min")
-    parser.add_argument("--seed", type=int, default=13)
-    parser.add_argument("--num-jobs", type=int, default=2)
+    parser = stage0_parser(
+        __doc__, "holds <part>/wav.scp, <part>/text, ... (nothing is downloaded)",
+        "default: about 20 min of training audio; tiny: about 2 min",
+    )
     args = parser.parse_args()
     setup_logging()
     try:

@@ -7,29 +7,24 @@ Usage:
   local/get_librispeech.py --corpus-dir download/LibriSpeech --demo --demo-size tiny --seed 13
 A download (lhotse's) goes into the folder above --corpus-dir, which must be named LibriSpeech.
 """
-import argparse
 import logging
 import sys
 from pathlib import Path
 
 from distill.data.demo_corpus import DemoCorpusConfig, generate_demo_corpus
+from distill.data.corpora import stage0_parser
 from distill.data.errors import CorpusError
 from distill.data.librispeech import locate_librispeech
 from distill.utils.logging_setup import setup_logging
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus-dir", type=Path, required=True, help="the LibriSpeech folder (<dl-dir>/LibriSpeech)")
-    parser.add_argument("--parts", nargs="+", default=["train-clean-100", "dev-clean", "test-clean"])
-    parser.add_argument("--no-download", action="store_true", help="never try the network")
-    parser.add_argument("--demo", action="store_true", help="synthesize the offline demo corpus")
-    parser.add_argument("--demo-size", choices=["default", "tiny"], default="default",
-                        help="default: about 4 h of training audio; tiny: about 2 min")
+    parser = stage0_parser(
+        __doc__, "the LibriSpeech folder (<dl-dir>/LibriSpeech)",
+        "default: about 4 h of training audio; tiny: about 2 min",
+    )
     parser.add_argument("--demo-train-minutes", type=float, default=None,
                         help="override the demo corpus's training audio (minutes)")
-    parser.add_argument("--seed", type=int, default=13)
-    parser.add_argument("--num-jobs", type=int, default=2)
     args = parser.parse_args()
     setup_logging()
 

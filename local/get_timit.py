@@ -6,11 +6,11 @@ Usage:
   local/get_timit.py --corpus-dir /data/TIMIT            # holds data/TRAIN, data/TEST
   local/get_timit.py --corpus-dir download/TIMIT --demo --demo-size tiny --seed 13
 """
-import argparse
 import logging
 import sys
 from pathlib import Path
 
+from distill.data.corpora import stage0_parser
 from distill.data.errors import CorpusError
 from distill.data.timit import locate_timit
 from distill.data.timit_demo import TimitDemoConfig, generate_timit_demo
@@ -18,15 +18,10 @@ from distill.utils.logging_setup import setup_logging
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus-dir", type=Path, required=True, help="the TIMIT folder (holding data/TRAIN, data/TEST)")
-    parser.add_argument("--parts", nargs="+", default=["TRAIN", "DEV", "TEST"], help="(all come from data/TRAIN and data/TEST)")
-    parser.add_argument("--no-download", action="store_true", help="accepted for the shared stage 0; TIMIT is never downloaded")
-    parser.add_argument("--demo", action="store_true", help="synthesize the offline TIMIT-layout demo corpus")
-    parser.add_argument("--demo-size", choices=["default", "tiny"], default="default",
-                        help="default: about 1 h of training audio; tiny: about 2 min")
-    parser.add_argument("--seed", type=int, default=13)
-    parser.add_argument("--num-jobs", type=int, default=2)
+    parser = stage0_parser(
+        __doc__, "the TIMIT folder (holding data/TRAIN, data/TEST); TIMIT is never downloaded",
+        "default: about 1 h of training audio; tiny: about 2 min",
+    )
     args = parser.parse_args()
     setup_logging()
     try:

@@ -8,6 +8,7 @@ corpus adds one entry here (see docs/new_corpus.md).
 """
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Callable, Dict
 
@@ -22,3 +23,17 @@ PREPARERS: Dict[str, Preparer] = {
     "librispeech": prepare_librispeech_manifests,
     "timit": prepare_timit_manifests,
 }
+
+
+def stage0_parser(description: str, corpus_dir_help: str, demo_help: str) -> argparse.ArgumentParser:
+    """The arguments every ``local/get_<corpus>.py`` (stage 0) takes from ``local/asr.sh``:
+    ``--corpus-dir --parts --no-download --demo --demo-size --seed --num-jobs``."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus-dir", type=Path, required=True, help=corpus_dir_help)
+    parser.add_argument("--parts", nargs="+", required=True)
+    parser.add_argument("--no-download", action="store_true", help="never try the network")
+    parser.add_argument("--demo", action="store_true", help="synthesize the corpus's offline demo corpus instead")
+    parser.add_argument("--demo-size", choices=["default", "tiny"], default="default", help=demo_help)
+    parser.add_argument("--seed", type=int, default=13, help="of the demo corpus")
+    parser.add_argument("--num-jobs", type=int, default=2)
+    return parser
