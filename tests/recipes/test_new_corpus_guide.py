@@ -78,3 +78,19 @@ def test_guide_path_a_trains_distills_and_decodes(recipe_copy, tmp_path):
     table = (recipe_copy / "exp" / "results.md").read_text()
     for what in ("teacher", "student_rnn_kd", "greedy_search", "fast_beam_search", "WER (%)", "### test"):
         assert what in table, what
+
+
+def test_worked_example_prepares_its_kaldi_format_demo(tmp_path):
+    """egs/kaldi_demo/ASR, stages 0-3 (stages 4-6 are the same code as the guide test's)."""
+    run_sh = REPO_ROOT / "egs" / "kaldi_demo" / "ASR" / "run.sh"
+    corpus_dir = tmp_path / "download" / "kaldi_demo" / "data"
+    out = subprocess.run(
+        [str(run_sh), "--demo", "true", "--demo-size", "tiny", "--corpus-dir", str(corpus_dir),
+         "--data-dir", str(tmp_path / "data"), "--stage", "0", "--stop-stage", "3"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    wav_scp = (corpus_dir / "train" / "wav.scp").read_text().splitlines()
+    assert any(line.endswith("|") for line in wav_scp) and any(not line.endswith("|") for line in wav_scp)
+    assert (corpus_dir / "train" / "segments").is_file()
+    assert (tmp_path / "data" / "lang_bpe_100" / "LG.pt").is_file()
