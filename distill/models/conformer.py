@@ -264,6 +264,7 @@ class ConformerEncoder(Encoder):
         cnn_module_kernel: int = 15,
         dropout: float = 0.1,
         subsampling_channels: int = 0,
+        positional_encoding: str = "absolute",
     ) -> None:
         """
         Args:
@@ -284,12 +285,19 @@ class ConformerEncoder(Encoder):
           subsampling_channels:
             Channels of the convolutional front end (0: ``encoder_dim``). On CPUs the
             front end dominates the step time at 256 channels; 64-128 cost little accuracy.
+          positional_encoding:
+            "absolute": sinusoids added after the front end; "none": only dropout there.
         """
         super().__init__()
         self.num_features = num_features
         self.output_dim = encoder_dim
         self.subsampling = Conv2dSubsampling(num_features, encoder_dim, channels=subsampling_channels)
-        self.pos_enc = PositionalEncoding(encoder_dim, dropout)
+        if positional_encoding == "absolute":
+            self.pos_enc: nn.Module = PositionalEncoding(encoder_dim, dropout)
+        elif positional_encoding == "none":
+            self.pos_enc = nn.Dropout(dropout)
+        else:
+            raise ValueError(f"positional_encoding must be 'absolute' or 'none', got {positional_encoding!r}")
         self.layers = nn.ModuleList(
             ConformerLayer(encoder_dim, nhead, dim_feedforward, cnn_module_kernel, dropout) for _ in range(num_layers)
         )

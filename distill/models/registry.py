@@ -27,6 +27,7 @@ def _conformer(config: ModelConfig) -> Encoder:
         cnn_module_kernel=config.cnn_module_kernel,
         dropout=config.dropout,
         subsampling_channels=config.subsampling_channels,
+        positional_encoding=config.positional_encoding,
     )
 
 

@@ -332,3 +332,17 @@ def test_ctc_warm_up_trains_ctc_alone_first() -> None:
     torch.testing.assert_close(combine_losses(out, config, 110), 0.5 * out.simple_loss + out.pruned_loss + 0.2 * out.ctc_loss)
     with pytest.raises(ValueError, match="ctc_warm_step"):
         LossConfig(ctc_warm_step=-1)
+
+
+def test_conformer_without_positional_encoding() -> None:
+    from distill.models.conformer import PositionalEncoding
+
+    config = ModelConfig(encoder_dim=32, nhead=2, num_encoder_layers=1, dim_feedforward=64, cnn_module_kernel=3,
+                         subsampling_channels=8, decoder_dim=32, joiner_dim=32, vocab_size=20,
+                         positional_encoding="none")
+    model = build_transducer(config).eval()
+    assert not any(isinstance(m, PositionalEncoding) for m in model.modules())
+    out, lens = model.encoder(torch.randn(2, 50, 80), torch.tensor([50, 40]))
+    assert out.shape[:2] == (2, 11) and lens.tolist() == [11, 9]
+    with pytest.raises(ValueError, match="positional_encoding"):
+        ModelConfig(positional_encoding="relative")
