@@ -8,16 +8,13 @@ Usage:
   local/get_kaldi.py --corpus-dir /data/mycorpus/data --parts train dev test
   local/get_kaldi.py --corpus-dir download/kaldi_demo/data --demo --demo-size tiny
 """
-import logging
-import sys
+import argparse
 from pathlib import Path
 
 from distill.data.demo_corpus import DemoCorpusConfig
-from distill.data.corpora import stage0_parser
-from distill.data.errors import CorpusError
+from distill.data.corpora import run_stage0, stage0_parser
 from distill.data.kaldi_demo import CORPUS_NAME, generate_kaldi_demo, small_config
 from distill.data.kaldi_dir import locate_kaldi_dirs
-from distill.utils.logging_setup import setup_logging
 
 
 def main() -> None:
@@ -26,19 +23,18 @@ def main() -> None:
         "default: about 20 min of training audio; tiny: about 2 min",
     )
     args = parser.parse_args()
-    setup_logging()
-    try:
-        if args.demo:
-            if args.corpus_dir.parts[-2:] != (CORPUS_NAME, "data"):
-                parser.error(f"--corpus-dir {args.corpus_dir}: the demo corpus is written to <dir>/{CORPUS_NAME}/data")
-            config = DemoCorpusConfig.tiny(args.seed) if args.demo_size == "tiny" else small_config(args.seed)
-            generate_kaldi_demo(args.corpus_dir.parent.parent, config, num_jobs=args.num_jobs)
-        locate_kaldi_dirs(args.corpus_dir, args.parts)
-    except CorpusError as err:
-        logging.error(str(err))
-        sys.exit(1)
-    logging.info(f"Corpus ready: {args.corpus_dir}")
+    if args.demo and args.corpus_dir.parts[-2:] != (CORPUS_NAME, "data"):
+        parser.error(f"--corpus-dir {args.corpus_dir}: the demo corpus is written to <dir>/{CORPUS_NAME}/data")
+    run_stage0(lambda: get_corpus(args))
 
+
+def get_corpus(args: argparse.Namespace) -> Path:
+    """Synthesize the Kaldi-format demo corpus if asked, then check the data dirs."""
+    if args.demo:
+        config = DemoCorpusConfig.tiny(args.seed) if args.demo_size == "tiny" else small_config(args.seed)
+        generate_kaldi_demo(args.corpus_dir.parent.parent, config, num_jobs=args.num_jobs)
+    locate_kaldi_dirs(args.corpus_dir, args.parts)
+    return args.corpus_dir
 
 if __name__ == "__main__":
     main()

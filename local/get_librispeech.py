@@ -7,15 +7,12 @@ Usage:
   local/get_librispeech.py --corpus-dir download/LibriSpeech --demo --demo-size tiny --seed 13
 A download (lhotse's) goes into the folder above --corpus-dir, which must be named LibriSpeech.
 """
-import logging
-import sys
+import argparse
 from pathlib import Path
 
 from distill.data.demo_corpus import DemoCorpusConfig, generate_demo_corpus
-from distill.data.corpora import stage0_parser
-from distill.data.errors import CorpusError
+from distill.data.corpora import run_stage0, stage0_parser
 from distill.data.librispeech import locate_librispeech
-from distill.utils.logging_setup import setup_logging
 
 
 def main() -> None:
@@ -26,25 +23,21 @@ def main() -> None:
     parser.add_argument("--demo-train-minutes", type=float, default=None,
                         help="override the demo corpus's training audio (minutes)")
     args = parser.parse_args()
-    setup_logging()
-
     if args.corpus_dir.name != "LibriSpeech":
         parser.error(f"--corpus-dir {args.corpus_dir}: LibriSpeech's layout (and lhotse's download) "
                      "puts the corpus in a folder named LibriSpeech")
-    dl_dir = args.corpus_dir.parent
-    try:
-        if args.demo:
-            config = DemoCorpusConfig.tiny(args.seed) if args.demo_size == "tiny" else DemoCorpusConfig(seed=args.seed)
-            if args.demo_train_minutes is not None:
-                config.train_minutes = args.demo_train_minutes
-            corpus = generate_demo_corpus(dl_dir, config, num_jobs=args.num_jobs)
-        else:
-            corpus = locate_librispeech(dl_dir, args.parts, download=not args.no_download)
-    except CorpusError as err:
-        logging.error(str(err))
-        sys.exit(1)
-    logging.info(f"Corpus ready: {corpus}")
+    run_stage0(lambda: get_corpus(args))
 
+
+def get_corpus(args: argparse.Namespace) -> Path:
+    """Synthesize the demo corpus, or locate (and download) LibriSpeech."""
+    dl_dir = args.corpus_dir.parent
+    if args.demo:
+        config = DemoCorpusConfig.tiny(args.seed) if args.demo_size == "tiny" else DemoCorpusConfig(seed=args.seed)
+        if args.demo_train_minutes is not None:
+            config.train_minutes = args.demo_train_minutes
+        return generate_demo_corpus(dl_dir, config, num_jobs=args.num_jobs)
+    return locate_librispeech(dl_dir, args.parts, download=not args.no_download)
 
 if __name__ == "__main__":
     main()

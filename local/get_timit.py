@@ -6,15 +6,12 @@ Usage:
   local/get_timit.py --corpus-dir /data/TIMIT            # holds data/TRAIN, data/TEST
   local/get_timit.py --corpus-dir download/TIMIT --demo --demo-size tiny --seed 13
 """
-import logging
-import sys
+import argparse
 from pathlib import Path
 
-from distill.data.corpora import stage0_parser
-from distill.data.errors import CorpusError
+from distill.data.corpora import run_stage0, stage0_parser
 from distill.data.timit import locate_timit
 from distill.data.timit_demo import TimitDemoConfig, generate_timit_demo
-from distill.utils.logging_setup import setup_logging
 
 
 def main() -> None:
@@ -23,20 +20,17 @@ def main() -> None:
         "default: about 1 h of training audio; tiny: about 2 min",
     )
     args = parser.parse_args()
-    setup_logging()
-    try:
-        if args.demo:
-            if args.corpus_dir.name != "TIMIT":
-                parser.error(f"--corpus-dir {args.corpus_dir}: the demo corpus is written to a folder named TIMIT")
-            config = TimitDemoConfig.tiny(args.seed) if args.demo_size == "tiny" else TimitDemoConfig(seed=args.seed)
-            corpus = generate_timit_demo(args.corpus_dir.parent, config, num_jobs=args.num_jobs)
-        else:
-            corpus = locate_timit(args.corpus_dir)
-    except CorpusError as err:
-        logging.error(str(err))
-        sys.exit(1)
-    logging.info(f"Corpus ready: {corpus}")
+    if args.demo and args.corpus_dir.name != "TIMIT":
+        parser.error(f"--corpus-dir {args.corpus_dir}: the demo corpus is written to a folder named TIMIT")
+    run_stage0(lambda: get_corpus(args))
 
+
+def get_corpus(args: argparse.Namespace) -> Path:
+    """Synthesize the TIMIT-layout demo corpus, or check that TIMIT is there."""
+    if args.demo:
+        config = TimitDemoConfig.tiny(args.seed) if args.demo_size == "tiny" else TimitDemoConfig(seed=args.seed)
+        return generate_timit_demo(args.corpus_dir.parent, config, num_jobs=args.num_jobs)
+    return locate_timit(args.corpus_dir)
 
 if __name__ == "__main__":
     main()

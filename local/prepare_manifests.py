@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from distill.data.errors import CorpusError
-from distill.data.corpora import PREPARERS
+from distill.data.corpora import PREPARERS, check_options
 from distill.utils.logging_setup import setup_logging
 
 
@@ -34,10 +34,8 @@ def main() -> None:
             parser.error(f"--option {item!r}: expected KEY=VALUE")
         options[key] = value
     try:
+        check_options(args.corpus, options)
         PREPARERS[args.corpus](args.corpus_dir, args.parts, args.output_dir, args.num_jobs, **options)
-    except TypeError as err:
-        logging.error(f"Bad --option for corpus {args.corpus}: {err}")
-        sys.exit(1)
     except (CorpusError, ValueError) as err:
         logging.error(str(err))
         sys.exit(1)

@@ -9,12 +9,17 @@ corpus adds one entry here (see docs/new_corpus.md).
 from __future__ import annotations
 
 import argparse
+import inspect
+import logging
+import sys
 from pathlib import Path
-from typing import Callable, Dict
+from typing import Callable, Dict, Mapping
 
 from distill.data.kaldi_dir import prepare_kaldi_manifests
 from distill.data.librispeech import prepare_librispeech_manifests
+from distill.data.errors import CorpusError
 from distill.data.timit import prepare_timit_manifests
+from distill.utils.logging_setup import setup_logging
 
 Preparer = Callable[..., Dict[str, Dict[str, Path]]]
 
@@ -37,3 +42,24 @@ def stage0_parser(description: str, corpus_dir_help: str, demo_help: str) -> arg
     parser.add_argument("--seed", type=int, default=13, help="of the demo corpus")
     parser.add_argument("--num-jobs", type=int, default=2)
     return parser
+
+
+def run_stage0(get_corpus: Callable[[], Path]) -> None:
+    """Run a stage-0 script's work: a ``CorpusError`` is logged and exits with status 1."""
+    setup_logging()
+    try:
+        corpus = get_corpus()
+    except CorpusError as err:
+        logging.error(str(err))
+        sys.exit(1)
+    logging.info(f"Corpus ready: {corpus}")
+
+
+def check_options(corpus: str, options: Mapping[str, str]) -> None:
+    """Raise ``ValueError`` naming any option that ``corpus``'s preparation does not take."""
+    parameters = inspect.signature(PREPARERS[corpus]).parameters
+    fixed = ("corpus_dir", "parts", "output_dir", "num_jobs")
+    known = [name for name in parameters if name not in fixed]
+    unknown = [key for key in options if key not in known]
+    if unknown:
+        raise ValueError(f"Corpus {corpus} has no preparation option {', '.join(unknown)} (it takes: {', '.join(known) or 'none'})")
