@@ -9,7 +9,8 @@
 #   3  the lang dir: BPE model or phone inventory, k2 lexicon (L, L_disambig), n-gram LM (G), LG
 #   4  train the pruned-transducer teacher (resumes an interrupted run), greedy WER on dev/test
 #   5  train the students (<conf-dir>/student_<type>.yaml): distilled from the stage-4 teacher
-#      (--student-kd true) or alone, the baseline (--student-kd false); greedy WER on dev/test
+#      (--student-kd true) or alone, the baseline (--student-kd false), or both (--student-baseline true);
+#      --student-seeds gives one run per seed; greedy WER on dev/test
 #   6  decode dev and test with every trained model and method; exp/results.md
 # Each stage skips work that is complete with the same settings (done-markers), so the
 # whole script can be rerun safely, and any stage can be run alone.
@@ -56,6 +57,7 @@ decode_opts=         # e.g. "--beam-size 8 --ngram-lm-scale 0.1" (see local/deco
 # Students (stage 5).
 students="rnn dnn"   # student types: <conf-dir>/student_<type>.yaml
 student_kd=true      # distill from the teacher (true) or train alone, the baseline (false)
+student_baseline=false  # with --student-kd true: also train each student alone, for the comparison
 student_seeds=       # e.g. "42 7": one run per seed, exp/student_<type>_<kd|alone>_seed<N>
 # Resources.
 nj=2
@@ -162,24 +164,28 @@ fi
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   # shellcheck disable=SC2206  # a word list
   seeds=(${student_seeds:-""})  # one empty seed: the config's seed, no suffix
+  kd_runs=("$student_kd")        # the baseline first, when both are trained
+  if [ "$student_kd" = true ] && [ "$student_baseline" = true ]; then kd_runs=(false true); fi
   for student in $students; do
-    for s in "${seeds[@]}"; do
-      kd_opts=()
-      name=student_${student}_alone
-      if [ "$student_kd" = true ]; then
-        name=student_${student}_kd
-        kd_opts=(--set "kd.teacher_exp_dir=$exp_dir/teacher" --set "kd.teacher_avg=$avg")
-      fi
-      if [ -n "$s" ]; then
-        name=${name}_seed$s
-        kd_opts+=(--set "train.seed=$s")
-      fi
-      log "Stage 5: train the $student student (distillation: $student_kd${s:+, seed $s}) -> $exp_dir/$name"
-      "${launcher[@]}" "$root/local/train.py" --config "$conf_dir/student_$student.yaml" --exp-dir "$exp_dir/$name" \
-        --train-cuts "$(cuts "$train_part")" --valid-cuts "$(cuts "${dev_array[0]}")" \
-        --lang-dir "$lang_dir" --resume "${kd_opts[@]}" "${train_opts_array[@]}"
-      python "$root/local/decode.py" --exp-dir "$exp_dir/$name" --epoch 0 --avg "$avg" \
-        --lang-dir "$lang_dir" --cuts "${dev_cuts[@]}" "${test_cuts[@]}"
+    for kd in "${kd_runs[@]}"; do
+      for s in "${seeds[@]}"; do
+        kd_opts=()
+        name=student_${student}_alone
+        if [ "$kd" = true ]; then
+          name=student_${student}_kd
+          kd_opts=(--set "kd.teacher_exp_dir=$exp_dir/teacher" --set "kd.teacher_avg=$avg")
+        fi
+        if [ -n "$s" ]; then
+          name=${name}_seed$s
+          kd_opts+=(--set "train.seed=$s")
+        fi
+        log "Stage 5: train the $student student (distillation: $kd${s:+, seed $s}) -> $exp_dir/$name"
+        "${launcher[@]}" "$root/local/train.py" --config "$conf_dir/student_$student.yaml" --exp-dir "$exp_dir/$name" \
+          --train-cuts "$(cuts "$train_part")" --valid-cuts "$(cuts "${dev_array[0]}")" \
+          --lang-dir "$lang_dir" --resume "${kd_opts[@]}" "${train_opts_array[@]}"
+        python "$root/local/decode.py" --exp-dir "$exp_dir/$name" --epoch 0 --avg "$avg" \
+          --lang-dir "$lang_dir" --cuts "${dev_cuts[@]}" "${test_cuts[@]}"
+      done
     done
   done
 fi

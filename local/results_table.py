@@ -5,7 +5,8 @@ Usage:
   local/results_table.py --exp-dirs exp/teacher exp/student_rnn_alone exp/student_rnn_kd \
       --out exp/results.md
 Reads <exp-dir>/<method>/summary-*.json (written by local/decode.py); one table per cut set
-(part), rows in the order of --exp-dirs, then by method.
+(part), rows in the order of --exp-dirs, then by method; after it, the runs that differ only in
+their seed (``..._seed<N>``) averaged, one row per model and method.
 """
 import argparse
 import json
@@ -13,7 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from distill.decode.scoring import ResultRow, results_table
+from distill.decode.scoring import ResultRow, mean_over_seeds, results_table
 from distill.utils.io import atomic_write_text
 
 
@@ -40,9 +41,12 @@ def main() -> None:
     tables, error_names = collect([d for d in args.exp_dirs if d.is_dir()])
     if not tables:
         raise SystemExit(f"No decoding summaries (*/summary-*.json) in {' '.join(map(str, args.exp_dirs))}: run local/decode.py first")
-    text = "".join(
-        f"### {part}\n\n{results_table(rows, error_names[part])}\n" for part, rows in sorted(tables.items())
-    )
+    text = ""
+    for part, rows in sorted(tables.items()):
+        text += f"### {part}\n\n{results_table(rows, error_names[part])}\n"
+        means = mean_over_seeds(rows)
+        if means:  # student runs of several seeds (stage 5's --student-seeds)
+            text += f"{part}, mean over seeds:\n\n{results_table(means, error_names[part])}\n"
     atomic_write_text(args.out, text)
     print(text, end="")
 

@@ -12,6 +12,7 @@ Every file is written atomically (:mod:`distill.utils.io`).
 """
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -415,3 +416,41 @@ def results_table(rows: Iterable[ResultRow], error_name: str = "WER") -> str:
         cells += [_cell(row.f1, ".3f"), _cell(row.rtf, ".3f")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+#: The suffix stage 5 gives a student run trained with an explicit seed (``..._seed42``).
+_SEED_SUFFIX = re.compile(r"_seed\d+$")
+
+
+def mean_over_seeds(rows: Iterable[ResultRow]) -> List[ResultRow]:
+    """One row per model and method, averaged over the runs that differ only in their seed.
+
+    Runs are grouped by model name without its ``_seed<N>`` suffix (the names stage 5 gives)
+    and by method; only groups of two or more runs are returned, in first-seen order, named
+    ``"<model> (mean of <n> seeds)"``. A metric is averaged over the runs that have it, and
+    left as None when any run lacks it (a mean over fewer runs would not compare). The
+    parameter count is the group's first (seeds do not change it).
+    """
+    groups: Dict[Tuple[str, str], List[ResultRow]] = defaultdict(list)
+    for row in rows:
+        groups[(_SEED_SUFFIX.sub("", row.model), row.method)].append(row)
+
+    def mean(values: List[Optional[float]]) -> Optional[float]:
+        return None if any(v is None for v in values) else sum(values) / len(values)  # type: ignore[arg-type]
+
+    means = []
+    for (model, method), group in groups.items():
+        if len(group) < 2:
+            continue
+        means.append(
+            ResultRow(
+                model=f"{model} (mean of {len(group)} seeds)",
+                params=group[0].params,
+                method=method,
+                wer=mean([r.wer for r in group]),
+                cer=mean([r.cer for r in group]),
+                f1=mean([r.f1 for r in group]),
+                rtf=mean([r.rtf for r in group]),
+            )
+        )
+    return means

@@ -54,6 +54,10 @@ class KdConfig:
       temperature: tau, softening both distributions.
       weighting: "occupancy" (the teacher's node posteriors) or "uniform" (ablation).
       distribution: "full" (whole vocabulary) or "collapsed" ({label, blank, rest}).
+      during_ctc_warmup: distill during the student's CTC warm-up (``loss.ctc_warm_step``)
+        too. Off by default: the distillation term supervises the transducer lattice, so it
+        joins when the transducer losses do. From the first batch, on the TIMIT demo, it
+        held the RNN student on the blank-only plateau (egs/timit/ASR/RESULTS.md).
     """
 
     teacher_exp_dir: str = ""
@@ -63,6 +67,7 @@ class KdConfig:
     temperature: float = 1.0
     weighting: str = "occupancy"
     distribution: str = "full"
+    during_ctc_warmup: bool = False
 
     def __post_init__(self) -> None:
         if self.weighting not in WEIGHTINGS:

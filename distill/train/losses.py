@@ -7,6 +7,7 @@ holds floats summed over the batch, for logging.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Callable, Dict, Tuple
@@ -63,16 +64,25 @@ def distillation_loss_fn(teacher: Transducer, loss_config: LossConfig, kd_config
 
     The teacher sees the same (augmented) features as the student, runs in eval mode without
     gradient, and its prune ranges and occupancies define where and how much to distill.
+    During the student's CTC warm-up the term is left out (and the teacher not run) unless
+    ``kd.during_ctc_warmup``.
     """
+
+    # The teacher's CTC loss is never used (and a teacher without a CTC head has none).
+    teacher_loss_config = dataclasses.replace(loss_config, ctc_scale=0.0, ctc_warm_step=0)
 
     def compute(model: torch.nn.Module, inputs: Tuple, batch_idx_train: int):
         x, x_lens, y = inputs
-        with torch.no_grad():
-            teacher_out = teacher(x, x_lens, y, loss_config)
         out = model(x, x_lens, y, loss_config, warmup=loss_config.warmup(batch_idx_train))
         rnnt = combine_losses(out, loss_config, batch_idx_train)
+        metrics = rnnt_metrics(out, loss_config)
+        if batch_idx_train < loss_config.ctc_warm_step and not kd_config.during_ctc_warmup:
+            metrics["kd_loss"] = 0.0
+            return rnnt, metrics, int(out.encoder_out_lens.sum())
+        with torch.no_grad():
+            teacher_out = teacher(x, x_lens, y, teacher_loss_config)
         kd = pruned_lattice_kd(teacher_out, unwrap(model), out, kd_config)
-        metrics = {**rnnt_metrics(out, loss_config), "kd_loss": float(kd)}
+        metrics["kd_loss"] = float(kd)
         return rnnt + kd_config.scale * kd, metrics, int(out.encoder_out_lens.sum())
 
     return compute

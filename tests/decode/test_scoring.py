@@ -9,6 +9,7 @@ from distill.decode.scoring import (
     align_tokens,
     char_errors,
     error_stats_text,
+    mean_over_seeds,
     real_time_factor,
     results_table,
     save_results,
@@ -160,6 +161,28 @@ def test_results_table():
         "| student_rnn_kd | 2.20 M | greedy | 9.00 | - | 0.900 | - |\n"
         "| tiny | 950 | greedy | - | - | - | - |\n"
     )
+
+
+def test_mean_over_seeds():
+    rows = [
+        ResultRow("teacher", 100, "greedy", wer=5.0, f1=0.9, rtf=0.1),
+        ResultRow("student_rnn_kd_seed1", 20, "greedy", wer=10.0, f1=0.8, rtf=0.02),
+        ResultRow("student_rnn_kd_seed2", 20, "greedy", wer=13.0, f1=0.7, rtf=None),
+        ResultRow("student_rnn_kd_seed1", 20, "beam", wer=9.0),
+        ResultRow("student_rnn_alone_seed1", 20, "greedy", wer=12.0),
+        ResultRow("student_rnn_alone_seed7", 20, "greedy", wer=16.0),
+        ResultRow("student_rnn_alone_seed7x", 20, "greedy", wer=1.0),
+    ]
+    means = mean_over_seeds(rows)
+    assert [(m.model, m.method) for m in means] == [
+        ("student_rnn_kd (mean of 2 seeds)", "greedy"),
+        ("student_rnn_alone (mean of 2 seeds)", "greedy"),
+    ]
+    kd, alone = means
+    assert close(kd.wer, 11.5) and close(kd.f1, 0.75) and kd.rtf is None and kd.cer is None
+    assert kd.params == 20
+    assert close(alone.wer, 14.0)
+    assert mean_over_seeds(rows[:2]) == []
 
 
 def test_real_time_factor():

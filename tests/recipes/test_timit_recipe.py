@@ -6,6 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import yaml
 from lhotse import load_manifest
 
 from tests.conftest import REPO_ROOT
@@ -52,12 +53,21 @@ def test_stages_0_to_6_on_the_tiny_demo(tmp_path):
             assert sup.text.split()[0] == sup.text.split()[-1] == "sil"
             assert set(sup.text.split()) <= phones
     assert len(phones) <= 40  # 39 phones + <blk> at most
-    for name in ("teacher", "student_rnn_kd"):
+    # run.sh's stage 5: each student alone and distilled, seeds 1 and 2.
+    students = [f"student_rnn_{kind}_seed{seed}" for kind in ("alone", "kd") for seed in (1, 2)]
+    assert sorted(d.name for d in exp.glob("student_*")) == sorted(students)
+    for name in ["teacher"] + students:
         summaries = [json.loads(p.read_text()) for p in (exp / name).glob("*/summary-*.json")]
         assert {s["method"] for s in summaries} == {"greedy_search", "fast_beam_search_nbest_LG"}
         assert all(s["error_name"] == "PER" and s["cer"] is None for s in summaries)
+    for name in students:  # alone: no teacher; distilled: the stage-4 teacher; the run's seed
+        config = yaml.safe_load((exp / name / "config.yaml").read_text())
+        assert config["kd"]["teacher_exp_dir"] == ("" if "alone" in name else str(exp / "teacher"))
+        assert config["train"]["seed"] == int(name[-1])
     table = (exp / "results.md").read_text()
-    assert "PER (%)" in table and "CER" not in table and "student_rnn_kd" in table
+    assert "PER (%)" in table and "CER" not in table
+    assert "TEST, mean over seeds" in table
+    assert "student_rnn_kd (mean of 2 seeds)" in table and "student_rnn_alone (mean of 2 seeds)" in table
 
 
 def test_missing_corpus_says_it_is_never_downloaded(tmp_path):

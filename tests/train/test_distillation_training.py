@@ -1,12 +1,17 @@
 """Training a student with lattice distillation from a trained (tiny) teacher."""
 from __future__ import annotations
 
+import k2
 import torch
 
+from distill.losses.lattice_kd import KdConfig
+from distill.models.registry import build_transducer
 from distill.train import checkpoint as ckpt
+from distill.train.config import load_config
+from distill.train.losses import make_loss_fn
 from distill.train.trainer import Trainer, parameter_checksum
 
-from tests.train.helpers import tiny_config
+from tests.train.helpers import TINY_MODEL, tiny_config
 
 
 def test_student_distills_from_teacher(tiny_data_dir, tiny_teacher_exp, tmp_path):
@@ -31,3 +36,25 @@ def test_student_distills_from_teacher(tiny_data_dir, tiny_teacher_exp, tmp_path
     valid = [float(line.split("\t")[3]) for line in (tmp_path / "student" / "metrics.tsv").read_text().splitlines()
              if line.startswith("valid\t")]
     assert len(valid) == 3 and valid[-1] < valid[0]
+
+
+def test_distillation_waits_for_the_ctc_warmup(tiny_teacher_exp):
+    """During the student's CTC warm-up the distillation term is left out (and the teacher
+    not run) unless kd.during_ctc_warmup; afterwards it is in the loss."""
+    torch.manual_seed(0)
+    config = load_config([], TINY_MODEL + ["model.aux_ctc=true", "loss.ctc_warm_step=3", "loss.model_warm_step=0"])
+    config.model.vocab_size = 100
+    student = build_transducer(config.model)
+    x = torch.randn(2, 60, 80)
+    x_lens = torch.tensor([60, 48])
+    y = k2.RaggedTensor([[5, 9, 13], [7, 2]])
+
+    def kd_metric(batch_idx: int, during: bool) -> float:
+        kd_config = KdConfig(teacher_exp_dir=str(tiny_teacher_exp), during_ctc_warmup=during)
+        loss_fn = make_loss_fn(config.loss, kd_config, torch.device("cpu"))
+        _, metrics, _ = loss_fn(student, (x, x_lens, y), batch_idx)
+        return metrics["kd_loss"]
+
+    assert kd_metric(2, during=False) == 0.0
+    assert kd_metric(2, during=True) > 0.0
+    assert kd_metric(3, during=False) > 0.0

@@ -7,7 +7,9 @@
 #   ./run.sh --help                               # every option, with its value
 #
 # The stages live once, in local/asr.sh; this file holds only TIMIT's settings: lhotse's
-# TIMIT parts, phones as units (39, Lee and Hon's folding, by default) and a phone bigram.
+# TIMIT parts, phones as units (39, Lee and Hon's folding, by default) and a phone bigram;
+# stage 5 trains each student alone and distilled, with two seeds, for the PER table
+# (RESULTS.md).
 set -euo pipefail
 cd "$(dirname "$0")"
 # shellcheck source=utils/path.sh
@@ -24,4 +26,6 @@ exec "$DISTILL_ROOT/local/asr.sh" \
   --unit phone \
   --lm-order 2 \
   --speed-perturb true \
+  --student-baseline true \
+  --student-seeds "1 2" \
   "$@"
