@@ -36,5 +36,6 @@ def get_corpus(args: argparse.Namespace) -> Path:
     locate_kaldi_dirs(args.corpus_dir, args.parts)
     return args.corpus_dir
 
+
 if __name__ == "__main__":
     main()

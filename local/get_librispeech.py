@@ -39,5 +39,6 @@ def get_corpus(args: argparse.Namespace) -> Path:
         return generate_demo_corpus(dl_dir, config, num_jobs=args.num_jobs)
     return locate_librispeech(dl_dir, args.parts, download=not args.no_download)
 
+
 if __name__ == "__main__":
     main()

@@ -32,5 +32,6 @@ def get_corpus(args: argparse.Namespace) -> Path:
         return generate_timit_demo(args.corpus_dir.parent, config, num_jobs=args.num_jobs)
     return locate_timit(args.corpus_dir)
 
+
 if __name__ == "__main__":
     main()

@@ -427,9 +427,9 @@ def mean_over_seeds(rows: Iterable[ResultRow]) -> List[ResultRow]:
 
     Runs are grouped by model name without its ``_seed<N>`` suffix (the names stage 5 gives)
     and by method; only groups of two or more runs are returned, in first-seen order, named
-    ``"<model> (mean of <n> seeds)"``. A metric is averaged over the runs that have it, and
-    left as None when any run lacks it (a mean over fewer runs would not compare). The
-    parameter count is the group's first (seeds do not change it).
+    ``"<model> (mean of <n> seeds)"``. A metric is the group's mean, or None when any run
+    lacks it (a mean over fewer runs would not compare). The parameter count is the group's
+    first (seeds do not change it).
     """
     groups: Dict[Tuple[str, str], List[ResultRow]] = defaultdict(list)
     for row in rows:

@@ -173,6 +173,20 @@ class LossConfig:
         if self.ctc_warm_step < 0:
             raise ValueError(f"ctc_warm_step must be >= 0, got {self.ctc_warm_step}")
 
+    @property
+    def uses_ctc(self) -> bool:
+        """Whether the CTC loss is computed at all (a CTC scale or a CTC warm-up)."""
+        return self.ctc_scale > 0.0 or self.ctc_warm_step > 0
+
+    def ctc_only(self, batch_idx_train: int) -> bool:
+        """Whether ``batch_idx_train`` falls in the CTC warm-up (transducer losses off).
+
+        Args:
+          batch_idx_train:
+            Number of training batches processed so far (0 for the first batch).
+        """
+        return batch_idx_train < self.ctc_warm_step
+
     def scales(self, batch_idx_train: int) -> Tuple[float, float]:
         """The (simple, pruned) loss scales after ``batch_idx_train`` batches.
 
@@ -182,7 +196,7 @@ class LossConfig:
         Returns:
           A tuple ``(simple_scale, pruned_scale)``; see the class docstring.
         """
-        if batch_idx_train < self.ctc_warm_step:
+        if self.ctc_only(batch_idx_train):
             return 0.0, 0.0
         batch_idx_train -= self.ctc_warm_step
         warm = self.model_warm_step
@@ -200,7 +214,7 @@ class LossConfig:
           batch_idx_train:
             Number of training batches processed so far.
         """
-        return 1.0 if batch_idx_train < self.ctc_warm_step else self.ctc_scale
+        return 1.0 if self.ctc_only(batch_idx_train) else self.ctc_scale
 
     def warmup(self, batch_idx_train: int) -> float:
         """The encoder's warm-up progress ``b / model_warm_step`` (1.0 without warm-up).

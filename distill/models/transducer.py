@@ -273,7 +273,7 @@ class Transducer(nn.Module):
         Returns:
           A scalar tensor (a zero one when skipped).
         """
-        if loss_config.ctc_scale == 0.0 and loss_config.ctc_warm_step == 0:
+        if not loss_config.uses_ctc:
             return encoder_out.new_zeros(())
         if self.ctc_output is None:
             raise ValueError("loss.ctc_scale > 0 or loss.ctc_warm_step > 0 needs a model built with model.aux_ctc: true")

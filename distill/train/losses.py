@@ -30,7 +30,7 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
 def rnnt_metrics(out: TransducerLossOutput, loss_config: LossConfig) -> Dict[str, float]:
     """The summed loss terms of a transducer output, for logging."""
     metrics = {"simple_loss": float(out.simple_loss), "pruned_loss": float(out.pruned_loss)}
-    if loss_config.ctc_scale > 0.0 or loss_config.ctc_warm_step > 0:
+    if loss_config.uses_ctc:
         metrics["ctc_loss"] = float(out.ctc_loss)
     return metrics
 
@@ -74,16 +74,15 @@ def distillation_loss_fn(teacher: Transducer, loss_config: LossConfig, kd_config
     def compute(model: torch.nn.Module, inputs: Tuple, batch_idx_train: int):
         x, x_lens, y = inputs
         out = model(x, x_lens, y, loss_config, warmup=loss_config.warmup(batch_idx_train))
-        rnnt = combine_losses(out, loss_config, batch_idx_train)
-        metrics = rnnt_metrics(out, loss_config)
-        if batch_idx_train < loss_config.ctc_warm_step and not kd_config.during_ctc_warmup:
-            metrics["kd_loss"] = 0.0
-            return rnnt, metrics, int(out.encoder_out_lens.sum())
-        with torch.no_grad():
-            teacher_out = teacher(x, x_lens, y, teacher_loss_config)
-        kd = pruned_lattice_kd(teacher_out, unwrap(model), out, kd_config)
-        metrics["kd_loss"] = float(kd)
-        return rnnt + kd_config.scale * kd, metrics, int(out.encoder_out_lens.sum())
+        loss = combine_losses(out, loss_config, batch_idx_train)
+        metrics = {**rnnt_metrics(out, loss_config), "kd_loss": 0.0}
+        if kd_config.during_ctc_warmup or not loss_config.ctc_only(batch_idx_train):
+            with torch.no_grad():
+                teacher_out = teacher(x, x_lens, y, teacher_loss_config)
+            kd = pruned_lattice_kd(teacher_out, unwrap(model), out, kd_config)
+            metrics["kd_loss"] = float(kd)
+            loss = loss + kd_config.scale * kd
+        return loss, metrics, int(out.encoder_out_lens.sum())
 
     return compute
 
