@@ -32,7 +32,7 @@ dl_dir=$PWD/download
 corpus_dir=        # where the corpus is (default: <dl-dir>/<corpus-subdir>)
 prepare_opts=      # the corpus preparation's own settings, e.g. "num_phones=48" (timit)
 demo=false         # synthesize the offline demo corpus instead of using the real one
-demo_size=default  # default (about 4 h of training audio, 66 speakers) or tiny (about 2 min)
+demo_size=default  # default (about 7.5 h of training audio, 66 speakers) or tiny (about 2 min)
 download=true      # allow stage 0 to download a missing corpus
 train_part=
 dev_parts=

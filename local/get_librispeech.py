@@ -18,7 +18,7 @@ from distill.data.librispeech import locate_librispeech
 def main() -> None:
     parser = stage0_parser(
         __doc__, "the LibriSpeech folder (<dl-dir>/LibriSpeech)",
-        "default: about 4 h of training audio; tiny: about 2 min",
+        "default: about 7.5 h of training audio; tiny: about 2 min",
     )
     parser.add_argument("--demo-train-minutes", type=float, default=None,
                         help="override the demo corpus's training audio (minutes)")

@@ -1,6 +1,7 @@
 """The synthesized demo corpus: layout, transcripts, audio, determinism, disjoint voices."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -14,8 +15,10 @@ from distill.data.demo_corpus import (
     TRAIN_PART,
     TRAIN_VOICES,
     DemoCorpusConfig,
+    closed_vocabulary,
     generate_demo_corpus,
     plan_corpus,
+    sentence_pool,
     voice_plan,
 )
 from distill.data.text_norm import normalize_transcript, speakable
@@ -111,3 +114,19 @@ def test_normalization():
         assert normalize_transcript(bad) is None, bad
     assert normalize_transcript("one two", min_words=3) is None
     assert speakable("the LORD said") == "the Lord said"
+
+
+def test_closed_vocabulary_keeps_the_most_frequent_words_order_independently():
+    transcripts = ["A B C", "A B", "A D", "E"]
+    assert closed_vocabulary(transcripts, 2) == {"A", "B"}
+    assert closed_vocabulary(list(reversed(transcripts)), 3) == {"A", "B", "C"}  # ties: alphabetical
+
+
+def test_every_planned_sentence_is_in_the_closed_vocabulary():
+    config = DemoCorpusConfig.tiny()
+    plan = plan_corpus(config)
+    unrestricted = sentence_pool(dataclasses.replace(config, vocabulary_size=0))
+    vocabulary = closed_vocabulary([t for t, _ in unrestricted], config.vocabulary_size)
+    assert all(w in vocabulary for u in plan for w in u.transcript.split())
+    # The restriction is real: the unrestricted pool has sentences outside the vocabulary.
+    assert any(w not in vocabulary for t, _ in unrestricted for w in t.split())
