@@ -68,6 +68,11 @@ class ModelConfig:
         convolution modules and the front end carry the order). On the demo corpus, without
         them the CTC warm-up left the blank-only plateau about 500 batches sooner
         (egs/librispeech/ASR/RESULTS.md).
+      feature_norm:
+        How every encoder's front end normalizes the input features: ``global`` (one mean
+        and std per bin from the training data) or ``utterance`` (each utterance's own mean,
+        the global std; Kaldi's per-utterance CMN), which removes a voice's fixed spectral
+        colouring and so helps on voices never heard in training.
     """
 
     encoder: str = "conformer"
@@ -89,6 +94,7 @@ class ModelConfig:
     tdnn_dilations: Tuple[int, ...] = (1, 2, 3)
     aux_ctc: bool = False
     positional_encoding: str = "absolute"
+    feature_norm: str = "global"
 
     def __post_init__(self) -> None:
         # YAML and --set give lists; keep a tuple so that configs compare equal after a
@@ -109,6 +115,8 @@ class ModelConfig:
             raise ValueError(f"context_size must be >= 1, got {self.context_size}")
         if self.positional_encoding not in ("absolute", "none"):
             raise ValueError(f"positional_encoding must be 'absolute' or 'none', got {self.positional_encoding!r}")
+        if self.feature_norm not in ("global", "utterance"):
+            raise ValueError(f"feature_norm must be 'global' or 'utterance', got {self.feature_norm!r}")
         if not 0 <= self.blank_id < self.vocab_size:
             raise ValueError(f"blank_id ({self.blank_id}) must lie in [0, vocab_size={self.vocab_size})")
         if not 0.0 <= self.dropout < 1.0:

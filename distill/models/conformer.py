@@ -264,6 +264,7 @@ class ConformerEncoder(Encoder):
         cnn_module_kernel: int = 15,
         dropout: float = 0.1,
         subsampling_channels: int = 0,
+        feature_norm: str = "global",
         positional_encoding: str = "absolute",
     ) -> None:
         """
@@ -285,13 +286,16 @@ class ConformerEncoder(Encoder):
           subsampling_channels:
             Channels of the convolutional front end (0: ``encoder_dim``). On CPUs the
             front end dominates the step time at 256 channels; 64-128 cost little accuracy.
+          feature_norm:
+            Input feature normalization of the front end, ``global`` or ``utterance`` (see
+            :class:`~distill.models.subsampling.Conv2dSubsampling`).
           positional_encoding:
             "absolute": sinusoids added after the front end; "none": only dropout there.
         """
         super().__init__()
         self.num_features = num_features
         self.output_dim = encoder_dim
-        self.subsampling = Conv2dSubsampling(num_features, encoder_dim, channels=subsampling_channels)
+        self.subsampling = Conv2dSubsampling(num_features, encoder_dim, channels=subsampling_channels, feature_norm=feature_norm)
         if positional_encoding == "absolute":
             self.pos_enc: nn.Module = PositionalEncoding(encoder_dim, dropout)
         elif positional_encoding == "none":
@@ -329,7 +333,7 @@ class ConformerEncoder(Encoder):
               ``subsampled_lengths(x_lens)``.
         """
         check_encoder_inputs(x, x_lens)
-        x = self.pos_enc(self.subsampling(x))
+        x = self.pos_enc(self.subsampling(x, x_lens))
         lens = subsampled_lengths(x_lens.to(device=x.device, dtype=torch.int64))
         padding_mask = make_pad_mask(lens, x.size(1))
         alpha = min(0.1 + warmup, 1.0) if self.training else 1.0

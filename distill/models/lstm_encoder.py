@@ -40,6 +40,7 @@ class LstmEncoder(Encoder):
         num_layers: int = 3,
         dropout: float = 0.1,
         subsampling_channels: int = 0,
+        feature_norm: str = "global",
     ) -> None:
         """
         Args:
@@ -54,13 +55,16 @@ class LstmEncoder(Encoder):
             output.
           subsampling_channels:
             Channels of the convolutional front end (0: ``encoder_dim``).
+          feature_norm:
+            Input feature normalization of the front end, ``global`` or ``utterance`` (see
+            :class:`~distill.models.subsampling.Conv2dSubsampling`).
         """
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         self.num_features = num_features
         self.output_dim = encoder_dim
-        self.subsampling = Conv2dSubsampling(num_features, encoder_dim, channels=subsampling_channels)
+        self.subsampling = Conv2dSubsampling(num_features, encoder_dim, channels=subsampling_channels, feature_norm=feature_norm)
         self.input_dropout = nn.Dropout(dropout)
         self.lstm = nn.LSTM(
             input_size=encoder_dim,
@@ -94,7 +98,7 @@ class LstmEncoder(Encoder):
               ``subsampled_lengths(x_lens)``.
         """
         check_encoder_inputs(x, x_lens)
-        x = self.input_dropout(self.subsampling(x))  # (N, T', encoder_dim)
+        x = self.input_dropout(self.subsampling(x, x_lens))  # (N, T', encoder_dim)
         lens = subsampled_lengths(x_lens.to(device=x.device, dtype=torch.int64))
         # pack_padded_sequence wants the lengths on the CPU.
         packed = pack_padded_sequence(x, lens.cpu(), batch_first=True, enforce_sorted=False)

@@ -27,6 +27,7 @@ def _conformer(config: ModelConfig) -> Encoder:
         cnn_module_kernel=config.cnn_module_kernel,
         dropout=config.dropout,
         subsampling_channels=config.subsampling_channels,
+        feature_norm=config.feature_norm,
         positional_encoding=config.positional_encoding,
     )
 
@@ -38,6 +39,7 @@ def _lstm_encoder(config: ModelConfig) -> Encoder:
         num_layers=config.num_encoder_layers,
         dropout=config.dropout,
         subsampling_channels=config.subsampling_channels,
+        feature_norm=config.feature_norm,
     )
 
 
@@ -50,6 +52,7 @@ def _tdnn(config: ModelConfig) -> Encoder:
         dilations=config.tdnn_dilations,
         dropout=config.dropout,
         subsampling_channels=config.subsampling_channels,
+        feature_norm=config.feature_norm,
     )
 
 

@@ -5,13 +5,16 @@ training (loss boundaries), decoding and tests all call that one function.
 """
 from __future__ import annotations
 
-from typing import Union, overload
+from typing import Optional, Union, overload
 
 import torch
 from torch import nn
 
 #: Fewest input frames :class:`Conv2dSubsampling` accepts (it then gives one output frame).
 MIN_INPUT_FRAMES = 7
+
+#: The feature normalizations :class:`Conv2dSubsampling` offers (``ModelConfig.feature_norm``).
+FEATURE_NORMS = ("global", "utterance")
 
 
 @overload
@@ -52,6 +55,13 @@ class Conv2dSubsampling(nn.Module):
     shared spectral shape, and through the convolutions that common part drowns what differs
     between frames.
 
+    With ``feature_norm="utterance"`` each utterance's own mean per bin (over its valid frames)
+    is subtracted instead of the global one, and the global standard deviation still scales
+    the result: Kaldi's cepstral mean normalization per utterance. A voice's fixed spectral
+    envelope (vocal tract, spectral tilt, the synthesizer's or microphone's colouring) is a
+    constant offset in log-mel, so removing it makes a voice never heard in training look
+    more like the ones that were.
+
     The closing LayerNorm (icefall puts a norm there too) fixes the scale of what the
     encoder layers see. Without it, early training (while the outputs carry no information
     yet, so input-dependent activity only adds noise to the loss) grows this output until the
@@ -63,7 +73,7 @@ class Conv2dSubsampling(nn.Module):
     only on the valid (non-padding) input frames of each utterance.
     """
 
-    def __init__(self, in_dim: int, out_dim: int, channels: int = 0) -> None:
+    def __init__(self, in_dim: int, out_dim: int, channels: int = 0, feature_norm: str = "global") -> None:
         """
         Args:
           in_dim:
@@ -72,11 +82,17 @@ class Conv2dSubsampling(nn.Module):
             Output dimension (the encoder dimension).
           channels:
             Number of channels of both convolutions; 0 means ``out_dim``.
+          feature_norm:
+            ``global`` (global mean and std per bin) or ``utterance`` (each utterance's
+            own mean, the global std).
         """
         super().__init__()
         if in_dim < MIN_INPUT_FRAMES:
             raise ValueError(f"in_dim must be >= {MIN_INPUT_FRAMES}, got {in_dim}")
+        if feature_norm not in FEATURE_NORMS:
+            raise ValueError(f"feature_norm must be one of {FEATURE_NORMS}, got {feature_norm!r}")
         channels = channels or out_dim
+        self.feature_norm = feature_norm
         self.in_dim = in_dim
         self.out_dim = out_dim
         self.conv = nn.Sequential(
@@ -104,11 +120,15 @@ class Conv2dSubsampling(nn.Module):
         self.feature_mean.copy_(mean)
         self.feature_std.copy_(std)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, x_lens: Optional[torch.Tensor] = None) -> torch.Tensor:
         """
         Args:
           x:
             Input features of shape (N, T, in_dim), with T >= 7.
+          x_lens:
+            A 1-D integer tensor of shape (N,) with the numbers of valid frames; needed by
+            ``feature_norm="utterance"`` (so that padding does not shift the means), and
+            ignored by ``global``.
         Returns:
           A tensor of shape (N, T', out_dim) with ``T' = subsampled_lengths(T)``.
         """
@@ -116,10 +136,31 @@ class Conv2dSubsampling(nn.Module):
             raise ValueError(f"Expected input of shape (N, T, {self.in_dim}), got {tuple(x.shape)}")
         if x.size(1) < MIN_INPUT_FRAMES:
             raise ValueError(f"Need at least {MIN_INPUT_FRAMES} input frames, got {x.size(1)}")
-        x = (x - self.feature_mean) / self.feature_std
+        if self.feature_norm == "utterance":
+            if x_lens is None:
+                raise ValueError("feature_norm='utterance' needs x_lens")
+            x = (x - utterance_means(x, x_lens)) / self.feature_std
+        else:
+            x = (x - self.feature_mean) / self.feature_std
         x = self.conv(x.unsqueeze(1))  # (N, channels, T', F')
         n, c, t, f = x.shape
         return self.out_norm(self.out(x.transpose(1, 2).reshape(n, t, c * f)))
+
+
+def utterance_means(x: torch.Tensor, x_lens: torch.Tensor) -> torch.Tensor:
+    """Each utterance's mean feature vector over its valid frames.
+
+    Args:
+      x:
+        Features of shape (N, T, F), padded after each utterance's end.
+      x_lens:
+        A 1-D integer tensor of shape (N,) with the numbers of valid frames (each >= 1).
+    Returns:
+      A tensor of shape (N, 1, F).
+    """
+    lens = x_lens.to(device=x.device, dtype=torch.int64)
+    valid = (torch.arange(x.size(1), device=x.device)[None, :] < lens[:, None]).to(x.dtype)  # (N, T)
+    return (x * valid.unsqueeze(2)).sum(1, keepdim=True) / lens.clamp(min=1).to(x.dtype)[:, None, None]
 
 
 def check_encoder_inputs(x: torch.Tensor, x_lens: torch.Tensor) -> None:

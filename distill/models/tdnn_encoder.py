@@ -86,6 +86,7 @@ class TdnnEncoder(Encoder):
         dilations: Sequence[int] = (1, 2, 3),
         dropout: float = 0.1,
         subsampling_channels: int = 0,
+        feature_norm: str = "global",
     ) -> None:
         """
         Args:
@@ -103,6 +104,9 @@ class TdnnEncoder(Encoder):
             Dropout probability (after subsampling and on each layer's output).
           subsampling_channels:
             Channels of the convolutional front end (0: ``encoder_dim``).
+          feature_norm:
+            Input feature normalization of the front end, ``global`` or ``utterance`` (see
+            :class:`~distill.models.subsampling.Conv2dSubsampling`).
         """
         super().__init__()
         if num_layers < 1:
@@ -113,7 +117,7 @@ class TdnnEncoder(Encoder):
         self.num_features = num_features
         self.output_dim = encoder_dim
         self.dilations = [dilations[i % len(dilations)] for i in range(num_layers)]
-        self.subsampling = Conv2dSubsampling(num_features, encoder_dim, channels=subsampling_channels)
+        self.subsampling = Conv2dSubsampling(num_features, encoder_dim, channels=subsampling_channels, feature_norm=feature_norm)
         self.input_dropout = nn.Dropout(dropout)
         self.layers = nn.ModuleList(TdnnLayer(encoder_dim, kernel_size, d, dropout) for d in self.dilations)
         self.norm = nn.LayerNorm(encoder_dim)
@@ -145,7 +149,7 @@ class TdnnEncoder(Encoder):
               ``subsampled_lengths(x_lens)``.
         """
         check_encoder_inputs(x, x_lens)
-        x = self.input_dropout(self.subsampling(x))  # (N, T', encoder_dim)
+        x = self.input_dropout(self.subsampling(x, x_lens))  # (N, T', encoder_dim)
         lens = subsampled_lengths(x_lens.to(device=x.device, dtype=torch.int64))
         padding_mask = make_pad_mask(lens, x.size(1))
         for layer in self.layers:

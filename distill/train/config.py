@@ -28,9 +28,13 @@ class DataConfig:
       num_buckets: duration buckets of the sampler.
       min_cut_duration / max_cut_duration: cuts outside are dropped (logged).
       spec_augment: apply SpecAugment to training batches.
-      spec_augment_start: the batch from which SpecAugment applies (0: from the first).
-        Masking makes the first, "blank only" phase of transducer training longer (README);
-        starting it after the CTC warm-up keeps that phase short and still regularizes.
+      spec_augment_start: the batch from which SpecAugment and frequency warping apply (0:
+        from the first). Masking makes the first, "blank only" phase of transducer training
+        longer (README); starting it after the CTC warm-up keeps that phase short and still
+        regularizes.
+      freq_warp: largest relative frequency change of the per-utterance frequency warping of
+        the features (VTLP, distill/train/augment.py), e.g. 0.1 for factors in [0.9, 1.1];
+        0 turns it off. It makes each training voice sound like many, for unseen voices.
       num_workers: DataLoader workers.
     """
 
@@ -43,7 +47,12 @@ class DataConfig:
     max_cut_duration: float = 20.0
     spec_augment: bool = True
     spec_augment_start: int = 0
+    freq_warp: float = 0.0
     num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.freq_warp < 0.5:
+            raise ValueError(f"data.freq_warp must lie in [0, 0.5), got {self.freq_warp}")
 
 
 @dataclass

@@ -24,6 +24,7 @@ from distill.models.config import ModelConfig
 from distill.models.transducer import num_params
 from distill.models.registry import build_transducer
 from distill.train import checkpoint as ckpt
+from distill.train.augment import FrequencyWarp
 from distill.train.config import ExperimentConfig, save_config
 from distill.lang.tokenizer import load_tokenizer
 from distill.train.data import (
@@ -177,6 +178,7 @@ class Trainer:
         )
         self.valid_loader = make_loader(valid_cuts, config.data, train=False) if valid_cuts is not None else None
         self.spec_augment = make_spec_augment() if config.data.spec_augment else None
+        self.freq_warp = FrequencyWarp(config.data.freq_warp) if config.data.freq_warp > 0 else None
         self.metrics = MetricsLog(self.exp_dir) if self.dist.is_main else None
         if self.dist.is_main:
             save_config(config, self.exp_dir / "config.yaml")
@@ -273,8 +275,11 @@ class Trainer:
             if self.max_batches and self.state.batch_idx_train >= self.max_batches:
                 return False
             lr = self.scheduler.step(self.state.batch_idx_train, epoch - 1 + 0.0)
-            if self.spec_augment is not None and self.state.batch_idx_train >= self.config.data.spec_augment_start:
-                batch["inputs"] = self.spec_augment(batch["inputs"], supervision_segments(batch))
+            if self.state.batch_idx_train >= self.config.data.spec_augment_start:
+                if self.freq_warp is not None:
+                    batch["inputs"] = self.freq_warp(batch["inputs"])
+                if self.spec_augment is not None:
+                    batch["inputs"] = self.spec_augment(batch["inputs"], supervision_segments(batch))
             x, x_lens, y, _ = batch_to_model_inputs(batch, self.sp, self.device)
             loss, metrics, frames = self.loss_fn(self.model, (x, x_lens, y), self.state.batch_idx_train)
             self.state.batch_idx_train += 1

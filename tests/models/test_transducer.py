@@ -294,6 +294,36 @@ def test_feature_stats_normalize_the_input() -> None:
         model.set_feature_stats(torch.zeros(3), torch.ones(3))
 
 
+@pytest.mark.parametrize("encoder", ["conformer", "lstm", "tdnn"])
+def test_utterance_norm_removes_a_fixed_spectral_colouring(encoder: str) -> None:
+    """With feature_norm=utterance, adding a constant per-bin offset to one utterance (a
+    voice's spectral envelope) leaves its encoding unchanged, and padding does not matter."""
+    extra = dict(decoder="lstm") if encoder != "conformer" else {}
+    torch.manual_seed(0)
+    model = build_transducer(tiny_config(encoder=encoder, feature_norm="utterance", **extra)).eval()
+    x = torch.randn(2, 30, 20) * 3.0 - 8.0
+    x_lens = torch.tensor([30, 22])
+    offset = torch.linspace(-4.0, 4.0, 20)
+    coloured = x.clone()
+    coloured[1, :22] += offset  # only the valid frames: the padding stays as it was
+    with torch.no_grad():
+        plain, _ = model.encode(x, x_lens)
+        shifted, _ = model.encode(coloured, x_lens)
+        alone, _ = model.encode(x[1:, :22], x_lens[1:])
+    torch.testing.assert_close(shifted[1, :4], plain[1, :4], atol=1e-4, rtol=1e-4)
+    if encoder != "lstm":  # every frame here sees only valid input
+        torch.testing.assert_close(alone[0, :4], plain[1, :4], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(shifted[0], plain[0])
+    # The global normalization is not invariant to such an offset.
+    glob = build_transducer(tiny_config(encoder=encoder, **extra)).eval()
+    with torch.no_grad():
+        assert not torch.allclose(glob.encode(coloured, x_lens)[0][1], glob.encode(x, x_lens)[0][1], atol=1e-3)
+    with pytest.raises(ValueError, match="feature_norm"):
+        tiny_config(feature_norm="speaker")
+    with pytest.raises(ValueError, match="needs x_lens"):
+        Conv2dSubsampling(20, 16, feature_norm="utterance")(x)
+
+
 def test_conformer_layer_warmup_mixes_each_layer_with_its_input() -> None:
     from distill.models.conformer import make_pad_mask
 

@@ -111,7 +111,7 @@ def test_feature_stats_normalize_the_training_features(tiny_data_dir, tmp_path):
     assert float(state["encoder.subsampling.feature_std"].min()) > 0
 
 
-def test_spec_augment_starts_at_its_batch(tiny_data_dir, tmp_path):
+def test_augmentation_starts_at_its_batch(tiny_data_dir, tmp_path):
     def checksum(name: str, extra) -> float:
         trainer = Trainer(tiny_config(tiny_data_dir, tmp_path / name, ["train.num_epochs=2"] + extra), max_batches=4)
         trainer.train()
@@ -121,3 +121,6 @@ def test_spec_augment_starts_at_its_batch(tiny_data_dir, tmp_path):
     # Starting after the last batch is the same as no SpecAugment; starting at 0 is not.
     assert checksum("late", ["data.spec_augment=true", "data.spec_augment_start=100"]) == off
     assert checksum("early", ["data.spec_augment=true", "data.spec_augment_start=0"]) != off
+    # Frequency warping follows the same start.
+    assert checksum("warp-late", ["data.spec_augment=false", "data.freq_warp=0.1", "data.spec_augment_start=100"]) == off
+    assert checksum("warp-early", ["data.spec_augment=false", "data.freq_warp=0.1", "data.spec_augment_start=0"]) != off
