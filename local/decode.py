@@ -8,7 +8,8 @@ Usage:
       --method greedy_search modified_beam_search fast_beam_search fast_beam_search_nbest_LG
 Writes, for each method and cut set, into <exp-dir>/<method>/ (icefall's layout):
   recogs-<part>-<tag>.txt  (reference/hypothesis pairs), errs-<part>-<tag>.txt (alignments and
-  most frequent errors), wer-<part>-<tag>.txt (one summary line) and summary-<part>-<tag>.json
+  most frequent errors), wer-<part>-<tag>.txt (one summary line), speakers-<part>-<tag>.txt (the
+  error rate of each speaker, worst first) and summary-<part>-<tag>.json
   (the same numbers for local/results_table.py), where <tag> names the method options and the
   checkpoint (epoch-<E>-avg-<A>).
 """
@@ -23,7 +24,7 @@ import torch
 from distill.data.manifests import load_cuts
 from distill.decode.decode_cuts import decode_cuts
 from distill.decode.methods import METHODS, SearchOptions, make_word_decoder, method_tag
-from distill.decode.scoring import ResultRow, char_errors, real_time_factor, save_results
+from distill.decode.scoring import ResultRow, char_errors, real_time_factor, save_results, speaker_error_rates_text
 from distill.models.transducer import num_params
 from distill.train.checkpoint import last_epoch, load_averaged_model
 from distill.lang.tokenizer import PhoneTokenizer, load_tokenizer
@@ -69,6 +70,7 @@ def main() -> None:
             cer_text = "" if cer is None else f", CER {cer:.2f}%"
             summary = f"{stats.summary(error_name)}{cer_text}, token F1 {stats.f1:.4f}, RTF {rtf:.4f}, params {params}"
             atomic_write_text(out_dir / f"wer-{tag}.txt", summary + "\n")
+            atomic_write_text(out_dir / f"speakers-{tag}.txt", speaker_error_rates_text(results, error_name))
             row = ResultRow(args.exp_dir.name, params, method, stats.wer, cer, stats.f1, rtf)
             record = {**dataclasses.asdict(row), "part": part, "epoch": epoch, "avg": args.avg, "tag": tag,
                       "error_name": error_name}

@@ -341,6 +341,33 @@ def save_results(out_dir: Pathlike, tag: str, results: Sequence[Result]) -> Erro
     return write_error_stats(out_dir / f"errs-{tag}.txt", results)
 
 
+def speaker_of(utt_id: str) -> str:
+    """The speaker of an utterance id that begins with it, as LibriSpeech's ``<spk>-<chapter>-<n>``
+    and Kaldi's recommended ids do: the part before the first ``-`` (or ``_``)."""
+    return re.split(r"[-_]", utt_id, maxsplit=1)[0]
+
+
+def speaker_error_rates_text(results: Iterable[Result], name: str = "WER") -> str:
+    """One line per speaker (:func:`speaker_of`), worst first, then the overall line: on a
+    corpus with few held-out speakers, which voices fail matters more than the mean.
+
+    Args:
+      results:
+        ``(utterance id, reference, hypothesis)`` triples.
+      name:
+        What the error rate is called (``PER`` for phones).
+    """
+    by_speaker: Dict[str, List[Tuple[str, str]]] = defaultdict(list)
+    for utt_id, ref, hyp in results:
+        by_speaker[speaker_of(utt_id)].append((ref, hyp))
+    rows = [(word_errors(pairs), spk, len(pairs)) for spk, pairs in by_speaker.items()]
+    rows.sort(key=lambda row: (-row[0].wer, row[1]))
+    lines = [f"{spk}\t{n} utts\t{stats.summary(name)}" for stats, spk, n in rows]
+    total = sum((stats for stats, _, _ in rows), ErrorStats())
+    lines.append(f"all\t{sum(n for _, _, n in rows)} utts\t{total.summary(name)}")
+    return "\n".join(lines) + "\n"
+
+
 def real_time_factor(decode_seconds: float, audio_seconds: float) -> float:
     """Seconds spent decoding per second of audio (below 1: faster than real time).
 

@@ -13,6 +13,7 @@ from distill.decode.scoring import (
     real_time_factor,
     results_table,
     save_results,
+    speaker_error_rates_text,
     to_chars,
     word_errors,
 )
@@ -192,3 +193,18 @@ def test_real_time_factor():
         real_time_factor(1.0, 0.0)
     with pytest.raises(ValueError, match="decode_seconds"):
         real_time_factor(-1.0, 1.0)
+
+
+def test_speaker_error_rates_worst_first():
+    text = speaker_error_rates_text([
+        ("84-121-0001", "A B", "A B"),
+        ("84-121-0002", "C D", "C X"),
+        ("1272-128-0000", "E F", "G"),
+        ("2035_147960_000002", "H", "H"),
+    ])
+    assert text.splitlines() == [
+        "1272\t1 utts\tWER 100.00% [2 / 2, 0 ins, 1 del, 1 sub]",
+        "84\t2 utts\tWER 25.00% [1 / 4, 0 ins, 0 del, 1 sub]",
+        "2035\t1 utts\tWER 0.00% [0 / 1, 0 ins, 0 del, 0 sub]",
+        "all\t4 utts\tWER 42.86% [3 / 7, 0 ins, 1 del, 2 sub]",
+    ]
