@@ -1,4 +1,4 @@
-"""egs/librispeech/ASR/run.sh stages 0-3 on a tiny demo corpus, end to end, and rerun."""
+"""egs/librispeech/ASR/run.sh on a tiny demo corpus: stages 0-3 and their rerun, and the README's smoke run through stage 6."""
 from __future__ import annotations
 
 import subprocess
@@ -58,3 +58,16 @@ def test_no_corpus_and_no_network_names_both_ways_out(tmp_path):
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert out.returncode != 0
     assert "--demo true" in out.stderr and str(tmp_path / "nothing" / "LibriSpeech") in out.stderr
+
+
+def test_smoke_run_of_the_readme_goes_through_stage_6(tmp_path):
+    """The README's smoke run (conf/smoke, the tiny corpus): every stage connects, every model
+    is decoded with every method, and the results table lists them."""
+    out = run_recipe(tmp_path, "--conf-dir", str(RUN_SH.parent / "conf" / "smoke"), "--exp-dir", str(tmp_path / "exp"),
+                     "--stage", "0", "--stop-stage", "6")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    table = (tmp_path / "exp" / "results.md").read_text()
+    for model in ("teacher", "student_rnn_kd", "student_dnn_kd"):
+        for method in ("greedy_search", "modified_beam_search", "fast_beam_search", "fast_beam_search_nbest_LG"):
+            assert f"| {model} |" in table and f"| {method} (epoch 6, avg 1) |" in table, (model, method)
+            assert list((tmp_path / "exp" / model / method).glob("speakers-test-clean-*.txt")), (model, method)
