@@ -33,6 +33,7 @@ corpus_dir=        # where the corpus is (default: <dl-dir>/<corpus-subdir>)
 prepare_opts=      # the corpus preparation's own settings, e.g. "num_phones=48" (timit)
 demo=false         # synthesize the offline demo corpus instead of using the real one
 demo_size=default  # default (about 7.5 h of training audio, 66 speakers) or tiny (about 2 min)
+demo_opts=         # more options for local/get_<corpus>.py with --demo true, e.g. "--demo-natural-share 0.5"
 download=true      # allow stage 0 to download a missing corpus
 train_part=
 dev_parts=
@@ -99,7 +100,8 @@ if [ "$unit" = phone ]; then lang_dir=$data_dir/lang_phone; fi
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   log "Stage 0: get the $corpus corpus into $corpus_dir"
   opts=()
-  if [ "$demo" = true ]; then opts+=(--demo --demo-size "$demo_size"); fi
+  # shellcheck disable=SC2206  # demo_opts is a list of options
+  if [ "$demo" = true ]; then opts+=(--demo --demo-size "$demo_size" $demo_opts); fi
   if [ "$download" = false ]; then opts+=(--no-download); fi
   python "$root/local/get_$corpus.py" --corpus-dir "$corpus_dir" --parts "${all_parts[@]}" \
     --seed "$seed" --num-jobs "$nj" "${opts[@]}"

@@ -22,6 +22,9 @@ def main() -> None:
     )
     parser.add_argument("--demo-train-minutes", type=float, default=None,
                         help="override the demo corpus's training audio (minutes)")
+    parser.add_argument("--demo-natural-share", type=float, default=None,
+                        help="share of the demo corpus's training sentences read by natural-sounding "
+                             "voices (default: an even deal over the speakers)")
     args = parser.parse_args()
     if args.corpus_dir.name != "LibriSpeech":
         parser.error(f"--corpus-dir {args.corpus_dir}: LibriSpeech's layout (and lhotse's download) "
@@ -36,6 +39,8 @@ def get_corpus(args: argparse.Namespace) -> Path:
         config = DemoCorpusConfig.tiny(args.seed) if args.demo_size == "tiny" else DemoCorpusConfig(seed=args.seed)
         if args.demo_train_minutes is not None:
             config.train_minutes = args.demo_train_minutes
+        if args.demo_natural_share is not None:
+            config.natural_share = args.demo_natural_share
         return generate_demo_corpus(dl_dir, config, num_jobs=args.num_jobs)
     return locate_librispeech(dl_dir, args.parts, download=not args.no_download)
 

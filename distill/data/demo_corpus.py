@@ -135,6 +135,11 @@ class DemoCorpusConfig:
         LibriSpeech's (test-clean against train-clean-100: about 1-2%), and a transducer
         cannot spell most words it never heard. With 5,000 words and eight hours of
         training text it is about 1%.
+      natural_share: the share of the training sentences read by natural-sounding voices
+        (flite, festival); the rest go to the espeak-ng voices. 0 deals the sentences evenly
+        over the speakers (18 of the 66 are natural voices: 27% of the audio). Either way the
+        training part holds the same sentences, and dev and test are unchanged: the share
+        decides who reads a training sentence, not which part it is in.
     """
 
     seed: int = 13
@@ -145,6 +150,11 @@ class DemoCorpusConfig:
     min_words: int = 4
     max_words: int = 24
     vocabulary_size: int = 5000
+    natural_share: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.natural_share < 1.0:
+            raise ValueError(f"natural_share must be in [0, 1), got {self.natural_share}")
 
     @classmethod
     def tiny(cls, seed: int = 13) -> "DemoCorpusConfig":
@@ -288,6 +298,46 @@ def make_speakers(
     return speakers
 
 
+def is_natural(voice: Voice) -> bool:
+    """flite and festival voices are made from recordings of a person; espeak-ng's are formant
+    synthesis and sound alike."""
+    return voice.engine != "espeak"
+
+
+def sentences_in_budget(pool: Sequence[Tuple[str, str]], start: int, speakers: Sequence[Speaker], seconds: float) -> int:
+    """How many pool sentences from ``start`` fill ``seconds`` of audio when dealt round-robin
+    over ``speakers`` (durations estimated, with each speaker's tempo)."""
+    count = 0
+    while seconds > 0:
+        if start + count >= len(pool):
+            raise ValueError("The sentence pool is exhausted: ask for a smaller demo corpus")
+        seconds -= estimated_seconds(pool[start + count][0], speakers[count % len(speakers)].tempo)
+        count += 1
+    return count
+
+
+def speaker_turns(speakers: Sequence[Speaker], count: int, natural_share: float) -> List[Speaker]:
+    """Who reads each of ``count`` sentences: round-robin when ``natural_share`` is 0, else a
+    smooth weighted round-robin (nginx's) giving natural voices ``natural_share`` of the turns,
+    spread evenly over the sequence so any prefix is balanced too."""
+    natural = [s for s in speakers if is_natural(s.voice)]
+    if natural_share <= 0 or not natural or len(natural) == len(speakers):
+        return [speakers[i % len(speakers)] for i in range(count)]
+    others = len(speakers) - len(natural)
+    weights = [
+        natural_share / len(natural) if is_natural(s.voice) else (1.0 - natural_share) / others
+        for s in speakers
+    ]
+    current = [0.0] * len(speakers)
+    turns = []
+    for _ in range(count):
+        current = [c + w for c, w in zip(current, weights)]
+        pick = max(range(len(speakers)), key=lambda i: current[i])
+        current[pick] -= 1.0  # the weights sum to 1
+        turns.append(speakers[pick])
+    return turns
+
+
 def plan_corpus(config: DemoCorpusConfig) -> List[Utterance]:
     """Decide every utterance of the corpus (speaker, chapter, sentence) from the seed."""
     pool = sentence_pool(config)
@@ -300,23 +350,19 @@ def plan_corpus(config: DemoCorpusConfig) -> List[Utterance]:
     next_sentence = 0
     for part, voices, variants, espeak_variants, first_id, minutes in parts:
         speakers = make_speakers(part, voices, variants, first_id, espeak_variants)
+        # The sentence count comes from an even deal, so that the natural share changes who
+        # reads the training sentences but never which sentences dev and test get.
+        count = sentences_in_budget(pool, next_sentence, speakers, minutes * 60.0)
+        share = config.natural_share if part == TRAIN_PART else 0.0
         counts: Dict[int, int] = defaultdict(int)
-        budget = minutes * 60.0
-        turn = 0
-        # Round-robin over speakers so that every speaker gets a similar share.
-        while budget > 0:
-            if next_sentence >= len(pool):
-                raise ValueError("The sentence pool is exhausted: ask for a smaller demo corpus")
-            speaker = speakers[turn % len(speakers)]
+        for speaker in speaker_turns(speakers, count, share):
             transcript, spoken = pool[next_sentence]
             next_sentence += 1
-            turn += 1
             index = counts[speaker.id]
             counts[speaker.id] += 1
             chapter = 10 + index // config.utts_per_chapter
             utt_id = f"{speaker.id}-{chapter}-{index % config.utts_per_chapter:04d}"
             utterances.append(Utterance(utt_id, speaker, chapter, transcript, spoken))
-            budget -= estimated_seconds(transcript, speaker.tempo)
     return utterances
 
 
@@ -413,6 +459,8 @@ def generate_demo_corpus(out_dir: Path, config: Optional[DemoCorpusConfig] = Non
     config = config or DemoCorpusConfig()
     corpus_root = Path(out_dir) / "LibriSpeech"
     settings = {"generator": "distill.data.demo_corpus", **asdict(config), "voices": voice_plan()}
+    if not config.natural_share:
+        del settings["natural_share"]  # so corpora made before the option was added stay valid
     if is_done(corpus_root, "demo_corpus", settings):
         logging.info(f"Demo corpus already complete in {corpus_root}: skipping")
         return corpus_root

@@ -16,7 +16,9 @@ from distill.data.demo_corpus import (
     TRAIN_VOICES,
     DemoCorpusConfig,
     closed_vocabulary,
+    estimated_seconds,
     generate_demo_corpus,
+    is_natural,
     plan_corpus,
     sentence_pool,
     voice_plan,
@@ -130,3 +132,28 @@ def test_every_planned_sentence_is_in_the_closed_vocabulary():
     assert all(w in vocabulary for u in plan for w in u.transcript.split())
     # The restriction is real: the unrestricted pool has sentences outside the vocabulary.
     assert any(w not in vocabulary for t, _ in unrestricted for w in t.split())
+
+
+def test_natural_share_changes_who_reads_training_sentences_and_nothing_else():
+    config = DemoCorpusConfig(train_minutes=60.0, dev_minutes=2.0, test_minutes=2.0)
+    even = plan_corpus(config)
+    balanced = plan_corpus(dataclasses.replace(config, natural_share=0.6))
+
+    def natural_audio_share(plan) -> float:
+        train = [u for u in plan if u.speaker.part == TRAIN_PART]
+        seconds = [estimated_seconds(u.transcript, u.speaker.tempo) for u in train]
+        natural = [s for s, u in zip(seconds, train) if is_natural(u.speaker.voice)]
+        return sum(natural) / sum(seconds)
+
+    assert 0.2 < natural_audio_share(even) < 0.35  # 18 natural speakers of 66
+    assert abs(natural_audio_share(balanced) - 0.6) < 0.03
+    # Dev and test are the same utterances; training holds the same sentences.
+    heldout = [(u.id, u.transcript, u.speaker) for u in even if u.speaker.part != TRAIN_PART]
+    assert heldout == [(u.id, u.transcript, u.speaker) for u in balanced if u.speaker.part != TRAIN_PART]
+    train_texts = sorted(u.transcript for u in even if u.speaker.part == TRAIN_PART)
+    assert train_texts == sorted(u.transcript for u in balanced if u.speaker.part == TRAIN_PART)
+    # Every training speaker still reads something, and utterance ids stay unique.
+    assert {u.speaker for u in balanced if u.speaker.part == TRAIN_PART} == {
+        u.speaker for u in even if u.speaker.part == TRAIN_PART
+    }
+    assert len({u.id for u in balanced}) == len(balanced)
