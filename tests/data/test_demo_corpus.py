@@ -5,6 +5,7 @@ import dataclasses
 import hashlib
 from pathlib import Path
 
+import pytest
 import soundfile
 
 from distill.data.demo_corpus import (
@@ -13,6 +14,7 @@ from distill.data.demo_corpus import (
     TEST_PART,
     TEST_VOICES,
     TRAIN_PART,
+    TRAIN_VARIANTS,
     TRAIN_VOICES,
     DemoCorpusConfig,
     closed_vocabulary,
@@ -157,3 +159,23 @@ def test_natural_share_changes_who_reads_training_sentences_and_nothing_else():
         u.speaker for u in even if u.speaker.part == TRAIN_PART
     }
     assert len({u.id for u in balanced}) == len(balanced)
+
+
+def test_extra_train_voices_join_training_only_and_refuse_heldout_voices():
+    small = dict(train_minutes=40.0, dev_minutes=2.0, test_minutes=2.0)  # planned only: nothing synthesized
+    base = plan_corpus(DemoCorpusConfig(**small))
+    extra = plan_corpus(DemoCorpusConfig(**small, extra_train_voices=("piper:joe",)))
+    joe = [u for u in extra if u.speaker.voice.label == "piper:joe"]
+    assert joe and {u.speaker.part for u in joe} == {TRAIN_PART}
+    assert len({u.speaker.id for u in joe}) == len(TRAIN_VARIANTS)  # the natural voices' variants
+    for part in ("dev-clean", "test-clean"):
+        assert [(u.id, u.transcript) for u in base if u.speaker.part == part] == \
+            [(u.id, u.transcript) for u in extra if u.speaker.part == part]
+    assert sorted(u.transcript for u in base if u.speaker.part == TRAIN_PART) == \
+        sorted(u.transcript for u in extra if u.speaker.part == TRAIN_PART)
+    plan = voice_plan(DemoCorpusConfig(extra_train_voices=("piper:joe",)))
+    assert any(v.startswith("piper:joe") for v in plan[TRAIN_PART]) and plan != voice_plan()
+    for bad, message in (("flite:rms", "dev/test voice"), ("flite:awb", "repeat"), ("piper:nobody", "Unknown piper"),
+                         ("mbrola:us1", "engine:name")):
+        with pytest.raises(ValueError, match=message):
+            DemoCorpusConfig(extra_train_voices=(bad,))
