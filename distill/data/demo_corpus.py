@@ -348,8 +348,8 @@ def make_speakers(
 
 
 def is_natural(voice: Voice) -> bool:
-    """flite and festival voices are made from recordings of a person; espeak-ng's are formant
-    synthesis and sound alike."""
+    """flite, festival and piper voices are made from recordings of a person; espeak-ng's are
+    formant synthesis and sound alike."""
     return voice.engine != "espeak"
 
 
@@ -402,8 +402,8 @@ def plan_corpus(config: DemoCorpusConfig) -> List[Utterance]:
         # The sentence count comes from an even deal over the fixed voices, so that the natural
         # share and extra training voices change who reads the training sentences but never
         # which sentences dev and test get.
-        fixed = speakers[: len(make_speakers(part, voices[: len(TRAIN_VOICES)] if part == TRAIN_PART else voices,
-                                             variants, first_id, espeak_variants))]
+        fixed_voices = voices[: len(TRAIN_VOICES)] if part == TRAIN_PART else voices
+        fixed = make_speakers(part, fixed_voices, variants, first_id, espeak_variants)
         count = sentences_in_budget(pool, next_sentence, fixed, minutes * 60.0)
         share = config.natural_share if part == TRAIN_PART else 0.0
         counts: Dict[int, int] = defaultdict(int)
