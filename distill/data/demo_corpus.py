@@ -294,7 +294,9 @@ def parse_voice_label(label: str, sex: str = "?") -> Voice:
             f"Voice {label!r}: expected engine:name with engine one of {ENGINES}, e.g. espeak:en-us or piper:joe"
         )
     if engine == "piper":
-        sex = PIPER_VOICES[name][1] if name in PIPER_VOICES else sex
+        if name not in PIPER_VOICES:
+            raise ValueError(f"Unknown piper voice {name!r}; known: {sorted(PIPER_VOICES)}")
+        sex = PIPER_VOICES[name][1]
     return Voice(engine, name, sex)
 
 
@@ -305,8 +307,6 @@ def train_voices(config: "DemoCorpusConfig") -> Tuple[Voice, ...]:
     for voice in extra:
         if voice.label in heldout:
             raise ValueError(f"Extra training voice {voice.label} is a dev/test voice: the parts' voices must stay disjoint")
-        if voice.engine == "piper" and voice.name not in PIPER_VOICES:
-            raise ValueError(f"Unknown piper voice {voice.name!r}; known: {sorted(PIPER_VOICES)}")
     labels = [v.label for v in TRAIN_VOICES + extra]
     if len(set(labels)) != len(labels):
         raise ValueError(f"Extra training voices repeat a training voice: {list(config.extra_train_voices)}")
