@@ -41,6 +41,7 @@ test_parts=
 seed=13
 # Features.
 speed_perturb=true
+demo_speed_perturb=false  # with --demo true: the 66 synthetic speakers already vary; 3x data would not fit 90 min
 extractor=kaldifeat
 # Lang dir.
 unit=bpe             # bpe (sentencepiece pieces, word LM) or phone (the transcripts are phones)
@@ -52,6 +53,8 @@ conf_dir=conf        # the model configs: teacher.yaml, student_<type>.yaml
 teacher_config=      # default: <conf-dir>/teacher.yaml
 train_opts=          # extra options for local/train.py, e.g. "--set optim.base_lr=0.001"
 avg=1                # decode the average of the last N epoch checkpoints
+teacher_epochs=      # default: the config's train.num_epochs
+demo_teacher_epochs=4  # with --demo true --demo-size default (and no --teacher-epochs): sized for the 90-minute main job
 # Decoding (stage 6).
 decode_methods="greedy_search modified_beam_search fast_beam_search fast_beam_search_nbest_LG"
 decode_opts=         # e.g. "--beam-size 8 --ngram-lm-scale 0.1" (see local/decode.py --help)
@@ -60,6 +63,9 @@ students="rnn dnn"   # student types: <conf-dir>/student_<type>.yaml
 student_kd=true      # distill from the teacher (true) or train alone, the baseline (false)
 student_baseline=false  # with --student-kd true: also train each student alone, for the comparison
 student_seeds=       # e.g. "42 7": one run per seed, exp/student_<type>_<kd|alone>_seed<N>
+student_epochs=      # default: the config's train.num_epochs
+demo_student_epochs=2  # with --demo true --demo-size default (and no --student-epochs)
+student_jobs=2       # students trained side by side (each with cores/jobs threads); 1: one after another
 # Resources.
 nj=2
 nproc=1              # training processes (torchrun/DDP; gloo on CPU, nccl on GPUs)
@@ -85,7 +91,16 @@ esac
 
 if [ "$demo" = true ]; then
   vocab_size=$demo_vocab_size
+  speed_perturb=$demo_speed_perturb
+  if [ "$demo_size" = default ]; then  # the 90-minute main job; a tiny corpus keeps the configs' epochs
+    teacher_epochs=${teacher_epochs:-$demo_teacher_epochs}
+    student_epochs=${student_epochs:-$demo_student_epochs}
+  fi
 fi
+teacher_epoch_opts=()
+if [ -n "$teacher_epochs" ]; then teacher_epoch_opts=(--num-epochs "$teacher_epochs"); fi
+student_epoch_opts=()
+if [ -n "$student_epochs" ]; then student_epoch_opts=(--num-epochs "$student_epochs"); fi
 corpus_dir=${corpus_dir:-$dl_dir/$corpus_subdir}
 teacher_config=${teacher_config:-$conf_dir/teacher.yaml}
 prepare_opts_array=()
@@ -157,39 +172,71 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   log "Stage 4: train the teacher ($teacher_config, $nproc process(es)) -> $exp_dir/teacher"
   "${launcher[@]}" "$root/local/train.py" --config "$teacher_config" --exp-dir "$exp_dir/teacher" \
     --train-cuts "$(cuts "$train_part")" --valid-cuts "$(cuts "${dev_array[0]}")" \
-    --lang-dir "$lang_dir" --resume "${train_opts_array[@]}"
+    --lang-dir "$lang_dir" --resume "${teacher_epoch_opts[@]}" "${train_opts_array[@]}"
   log "Stage 4: greedy WER of the teacher on $dev_parts $test_parts"
   python "$root/local/decode.py" --exp-dir "$exp_dir/teacher" --epoch 0 --avg "$avg" \
     --lang-dir "$lang_dir" --cuts "${dev_cuts[@]}" "${test_cuts[@]}"
 fi
 
-if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
+# Stage 5, one student type: every run of it (alone and/or distilled, each seed), one after another.
+train_student_runs() {
+  local student=$1 kd s name
   # shellcheck disable=SC2206  # a word list
-  seeds=(${student_seeds:-""})  # one empty seed: the config's seed, no suffix
-  kd_runs=("$student_kd")        # the baseline first, when both are trained
+  local seeds=(${student_seeds:-""})  # one empty seed: the config's seed, no suffix
+  local kd_runs=("$student_kd")        # the baseline first, when both are trained
   if [ "$student_kd" = true ] && [ "$student_baseline" = true ]; then kd_runs=(false true); fi
-  for student in $students; do
-    for kd in "${kd_runs[@]}"; do
-      for s in "${seeds[@]}"; do
-        kd_opts=()
-        name=student_${student}_alone
-        if [ "$kd" = true ]; then
-          name=student_${student}_kd
-          kd_opts=(--set "kd.teacher_exp_dir=$exp_dir/teacher" --set "kd.teacher_avg=$avg")
-        fi
-        if [ -n "$s" ]; then
-          name=${name}_seed$s
-          kd_opts+=(--set "train.seed=$s")
-        fi
-        log "Stage 5: train the $student student (distillation: $kd${s:+, seed $s}) -> $exp_dir/$name"
-        "${launcher[@]}" "$root/local/train.py" --config "$conf_dir/student_$student.yaml" --exp-dir "$exp_dir/$name" \
-          --train-cuts "$(cuts "$train_part")" --valid-cuts "$(cuts "${dev_array[0]}")" \
-          --lang-dir "$lang_dir" --resume "${kd_opts[@]}" "${train_opts_array[@]}"
-        python "$root/local/decode.py" --exp-dir "$exp_dir/$name" --epoch 0 --avg "$avg" \
-          --lang-dir "$lang_dir" --cuts "${dev_cuts[@]}" "${test_cuts[@]}"
-      done
+  for kd in "${kd_runs[@]}"; do
+    for s in "${seeds[@]}"; do
+      local kd_opts=()
+      name=student_${student}_alone
+      if [ "$kd" = true ]; then
+        name=student_${student}_kd
+        kd_opts=(--set "kd.teacher_exp_dir=$exp_dir/teacher" --set "kd.teacher_avg=$avg")
+      fi
+      if [ -n "$s" ]; then
+        name=${name}_seed$s
+        kd_opts+=(--set "train.seed=$s")
+      fi
+      log "Stage 5: train the $student student (distillation: $kd${s:+, seed $s}) -> $exp_dir/$name"
+      "${launcher[@]}" "$root/local/train.py" --config "$conf_dir/student_$student.yaml" --exp-dir "$exp_dir/$name" \
+        --train-cuts "$(cuts "$train_part")" --valid-cuts "$(cuts "${dev_array[0]}")" \
+        --lang-dir "$lang_dir" --resume "${student_epoch_opts[@]}" "${kd_opts[@]}" "${train_opts_array[@]}"
+      python "$root/local/decode.py" --exp-dir "$exp_dir/$name" --epoch 0 --avg "$avg" \
+        --lang-dir "$lang_dir" --cuts "${dev_cuts[@]}" "${test_cuts[@]}"
     done
   done
+}
+
+if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
+  # shellcheck disable=SC2206  # a word list
+  student_types=($students)
+  if [ "$student_jobs" -le 1 ] || [ ${#student_types[@]} -le 1 ]; then
+    for student in "${student_types[@]}"; do train_student_runs "$student"; done
+  else
+    # Side by side: 2 one-thread processes train faster in total than one after another with
+    # 2 threads each (RESULTS.md). Each type's output goes to $exp_dir/stage5_<type>.log.
+    threads=$(( $(nproc) / student_jobs )); [ "$threads" -ge 1 ] || threads=1
+    mkdir -p "$exp_dir"
+    pids=(); running=()
+    for student in "${student_types[@]}"; do
+      # At most $student_jobs at once: wait for the oldest before starting another.
+      if [ ${#pids[@]} -ge "$student_jobs" ]; then
+        wait "${pids[0]}" || { log "Stage 5: the ${running[0]} student failed: see $exp_dir/stage5_${running[0]}.log"; exit 1; }
+        pids=("${pids[@]:1}"); running=("${running[@]:1}")
+      fi
+      log "Stage 5: the $student student in the background ($threads thread(s)), log: $exp_dir/stage5_$student.log"
+      OMP_NUM_THREADS=$threads train_student_runs "$student" > "$exp_dir/stage5_$student.log" 2>&1 &
+      pids+=($!); running+=("$student")
+    done
+    for i in "${!pids[@]}"; do
+      if ! wait "${pids[$i]}"; then
+        log "Stage 5: the ${running[$i]} student failed: see $exp_dir/stage5_${running[$i]}.log"
+        kill "${pids[@]}" 2> /dev/null || true
+        exit 1
+      fi
+      log "Stage 5: the ${running[$i]} student is done ($exp_dir/stage5_${running[$i]}.log)"
+    done
+  fi
 fi
 
 if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
