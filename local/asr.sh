@@ -41,7 +41,6 @@ test_parts=
 seed=13
 # Features.
 speed_perturb=true
-demo_speed_perturb=false  # with --demo true: the 66 synthetic speakers already vary; 3x data would not fit 90 min
 extractor=kaldifeat
 # Lang dir.
 unit=bpe             # bpe (sentencepiece pieces, word LM) or phone (the transcripts are phones)
@@ -54,7 +53,7 @@ teacher_config=      # default: <conf-dir>/teacher.yaml
 train_opts=          # extra options for local/train.py, e.g. "--set optim.base_lr=0.001"
 avg=1                # decode the average of the last N epoch checkpoints
 teacher_epochs=      # default: the config's train.num_epochs
-demo_teacher_epochs=4  # with --demo true --demo-size default (and no --teacher-epochs): sized for the 90-minute main job
+demo_teacher_epochs=2  # with --demo true --demo-size default (and no --teacher-epochs): sized for the 90-minute main job
 # Decoding (stage 6).
 decode_methods="greedy_search modified_beam_search fast_beam_search fast_beam_search_nbest_LG"
 decode_opts=         # e.g. "--beam-size 8 --ngram-lm-scale 0.1" (see local/decode.py --help)
@@ -66,6 +65,8 @@ student_seeds=       # e.g. "42 7": one run per seed, exp/student_<type>_<kd|alo
 student_epochs=      # default: the config's train.num_epochs
 demo_student_epochs=2  # with --demo true --demo-size default (and no --student-epochs)
 student_jobs=2       # students trained side by side (each with cores/jobs threads); 1: one after another
+student_speed_perturb=true  # false: students train on the original cuts only, not stage 2's 0.9x/1.1x copies
+demo_student_speed_perturb=false  # with --demo true --demo-size default: a third of the student cost (RESULTS.md)
 # Resources.
 nj=2
 nproc=1              # training processes (torchrun/DDP; gloo on CPU, nccl on GPUs)
@@ -91,16 +92,17 @@ esac
 
 if [ "$demo" = true ]; then
   vocab_size=$demo_vocab_size
-  speed_perturb=$demo_speed_perturb
   if [ "$demo_size" = default ]; then  # the 90-minute main job; a tiny corpus keeps the configs' epochs
     teacher_epochs=${teacher_epochs:-$demo_teacher_epochs}
     student_epochs=${student_epochs:-$demo_student_epochs}
+    student_speed_perturb=$demo_student_speed_perturb
   fi
 fi
-teacher_epoch_opts=()
-if [ -n "$teacher_epochs" ]; then teacher_epoch_opts=(--num-epochs "$teacher_epochs"); fi
-student_epoch_opts=()
-if [ -n "$student_epochs" ]; then student_epoch_opts=(--num-epochs "$student_epochs"); fi
+teacher_opts=()
+if [ -n "$teacher_epochs" ]; then teacher_opts=(--num-epochs "$teacher_epochs"); fi
+student_opts=()
+if [ -n "$student_epochs" ]; then student_opts=(--num-epochs "$student_epochs"); fi
+if [ "$student_speed_perturb" = false ]; then student_opts+=(--set data.speed_perturbed=false); fi
 corpus_dir=${corpus_dir:-$dl_dir/$corpus_subdir}
 teacher_config=${teacher_config:-$conf_dir/teacher.yaml}
 prepare_opts_array=()
@@ -172,7 +174,7 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   log "Stage 4: train the teacher ($teacher_config, $nproc process(es)) -> $exp_dir/teacher"
   "${launcher[@]}" "$root/local/train.py" --config "$teacher_config" --exp-dir "$exp_dir/teacher" \
     --train-cuts "$(cuts "$train_part")" --valid-cuts "$(cuts "${dev_array[0]}")" \
-    --lang-dir "$lang_dir" --resume "${teacher_epoch_opts[@]}" "${train_opts_array[@]}"
+    --lang-dir "$lang_dir" --resume "${teacher_opts[@]}" "${train_opts_array[@]}"
   log "Stage 4: greedy WER of the teacher on $dev_parts $test_parts"
   python "$root/local/decode.py" --exp-dir "$exp_dir/teacher" --epoch 0 --avg "$avg" \
     --lang-dir "$lang_dir" --cuts "${dev_cuts[@]}" "${test_cuts[@]}"
@@ -200,7 +202,7 @@ train_student_runs() {
       log "Stage 5: train the $student student (distillation: $kd${s:+, seed $s}) -> $exp_dir/$name"
       "${launcher[@]}" "$root/local/train.py" --config "$conf_dir/student_$student.yaml" --exp-dir "$exp_dir/$name" \
         --train-cuts "$(cuts "$train_part")" --valid-cuts "$(cuts "${dev_array[0]}")" \
-        --lang-dir "$lang_dir" --resume "${student_epoch_opts[@]}" "${kd_opts[@]}" "${train_opts_array[@]}"
+        --lang-dir "$lang_dir" --resume "${student_opts[@]}" "${kd_opts[@]}" "${train_opts_array[@]}"
       python "$root/local/decode.py" --exp-dir "$exp_dir/$name" --epoch 0 --avg "$avg" \
         --lang-dir "$lang_dir" --cuts "${dev_cuts[@]}" "${test_cuts[@]}"
     done

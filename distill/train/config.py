@@ -35,6 +35,9 @@ class DataConfig:
       freq_warp: largest relative frequency change of the per-utterance frequency warping of
         the features (VTLP, distill/train/augment.py), e.g. 0.1 for factors in [0.9, 1.1];
         0 turns it off. It makes each training voice sound like many, for unseen voices.
+      speed_perturbed: train on stage 2's speed-perturbed copies too (lhotse names them
+        ``<id>_sp0.9``/``<id>_sp1.1``); False keeps the original training cuts only, an epoch
+        a third as long (the demo main job trains its students so: README).
       num_workers: DataLoader workers.
     """
 
@@ -48,6 +51,7 @@ class DataConfig:
     spec_augment: bool = True
     spec_augment_start: int = 0
     freq_warp: float = 0.0
+    speed_perturbed: bool = True
     num_workers: int = 0
 
     def __post_init__(self) -> None:

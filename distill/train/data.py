@@ -6,6 +6,7 @@ own share of every epoch (lhotse's distributed sampling).
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,9 +153,23 @@ def batch_to_model_inputs(
     return x, x_lens.to(device), y, texts
 
 
+# lhotse's perturb_speed appends "_sp<factor>" to a cut's id (stage 2's 0.9x/1.1x copies).
+SPEED_PERTURBED_ID = re.compile(r"_sp\d+(\.\d+)?$")
+
+
+def original_cuts(cuts: CutSet) -> CutSet:
+    """``cuts`` without the speed-perturbed copies (``data.speed_perturbed: false``)."""
+    kept = cuts.filter(lambda cut: SPEED_PERTURBED_ID.search(cut.id) is None).to_eager()
+    logging.info(f"train: {len(kept)} original cuts kept, {len(cuts) - len(kept)} speed-perturbed copies left out")
+    return kept
+
+
 def load_train_valid(config: DataConfig, sp: Tokenizer) -> Tuple[CutSet, Optional[CutSet]]:
     """The filtered training and (if configured) validation cuts."""
-    train = filter_cuts(load_cuts(Path(config.train_cuts)), sp, config, "train")
+    train = load_cuts(Path(config.train_cuts))
+    if not config.speed_perturbed:
+        train = original_cuts(train.to_eager())
+    train = filter_cuts(train, sp, config, "train")
     valid = None
     if config.valid_cuts:
         valid = filter_cuts(load_cuts(Path(config.valid_cuts)), sp, config, "valid")

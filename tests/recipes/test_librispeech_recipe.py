@@ -71,3 +71,16 @@ def test_smoke_run_of_the_readme_goes_through_stage_6(tmp_path):
         for method in ("greedy_search", "modified_beam_search", "fast_beam_search", "fast_beam_search_nbest_LG"):
             assert f"| {model} |" in table and f"| {method} (epoch 6, avg 1) |" in table, (model, method)
             assert list((tmp_path / "exp" / model / method).glob("speakers-test-clean-*.txt")), (model, method)
+
+
+def test_students_side_by_side_report_a_failure_with_its_log(tmp_path):
+    """Stage 5 trains the student types as background jobs (--student-jobs 2): a failing one
+    stops the stage with a non-zero status and names its log, which holds train.py's error."""
+    exp = tmp_path / "exp"
+    out = run_recipe(tmp_path, "--exp-dir", str(exp), "--stage", "5", "--stop-stage", "5", "--student-kd", "false")
+    assert out.returncode != 0
+    log = out.stdout + out.stderr
+    assert "student failed: see" in log, log[-3000:]
+    named = log.split("student failed: see ")[1].split()[0]
+    assert Path(named).parent == exp and Path(named).name in ("stage5_rnn.log", "stage5_dnn.log")
+    assert "run the lang stage (stage 3) first" in Path(named).read_text()  # train.py names what is missing
