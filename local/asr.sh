@@ -53,7 +53,7 @@ teacher_config=      # default: <conf-dir>/teacher.yaml
 train_opts=          # extra options for local/train.py, e.g. "--set optim.base_lr=0.001"
 avg=1                # decode the average of the last N epoch checkpoints
 teacher_epochs=      # default: the config's train.num_epochs
-demo_teacher_epochs=2  # with --demo true --demo-size default (and no --teacher-epochs): sized for the 90-minute main job
+demo_teacher_epochs=   # with --demo true --demo-size default (and no --teacher-epochs); empty: the config's
 # Decoding (stage 6).
 decode_methods="greedy_search modified_beam_search fast_beam_search fast_beam_search_nbest_LG"
 decode_opts=         # e.g. "--beam-size 8 --ngram-lm-scale 0.1" (see local/decode.py --help)
@@ -63,10 +63,10 @@ student_kd=true      # distill from the teacher (true) or train alone, the basel
 student_baseline=false  # with --student-kd true: also train each student alone, for the comparison
 student_seeds=       # e.g. "42 7": one run per seed, exp/student_<type>_<kd|alone>_seed<N>
 student_epochs=      # default: the config's train.num_epochs
-demo_student_epochs=2  # with --demo true --demo-size default (and no --student-epochs)
+demo_student_epochs=   # with --demo true --demo-size default (and no --student-epochs); empty: the config's
 student_jobs=2       # students trained side by side (each with cores/jobs threads); 1: one after another
 student_speed_perturb=true  # false: students train on the original cuts only, not stage 2's 0.9x/1.1x copies
-demo_student_speed_perturb=false  # with --demo true --demo-size default: a third of the student cost (RESULTS.md)
+demo_student_speed_perturb=true  # with --demo true --demo-size default
 # Resources.
 nj=2
 nproc=1              # training processes (torchrun/DDP; gloo on CPU, nccl on GPUs)
@@ -92,7 +92,7 @@ esac
 
 if [ "$demo" = true ]; then
   vocab_size=$demo_vocab_size
-  if [ "$demo_size" = default ]; then  # the 90-minute main job; a tiny corpus keeps the configs' epochs
+  if [ "$demo_size" = default ]; then  # a recipe's demo budget (LibriSpeech's run.sh: the 90-minute main job); tiny keeps the configs' epochs
     teacher_epochs=${teacher_epochs:-$demo_teacher_epochs}
     student_epochs=${student_epochs:-$demo_student_epochs}
     student_speed_perturb=$demo_student_speed_perturb
@@ -216,7 +216,7 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     for student in "${student_types[@]}"; do train_student_runs "$student"; done
   else
     # Side by side: 2 one-thread processes train faster in total than one after another with
-    # 2 threads each (RESULTS.md). Each type's output goes to $exp_dir/stage5_<type>.log.
+    # 2 threads each (RESULTS.md). Each type's output is appended to $exp_dir/stage5_<type>.log.
     threads=$(( $(nproc) / student_jobs )); [ "$threads" -ge 1 ] || threads=1
     mkdir -p "$exp_dir"
     pids=(); running=()
@@ -227,7 +227,7 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
         pids=("${pids[@]:1}"); running=("${running[@]:1}")
       fi
       log "Stage 5: the $student student in the background ($threads thread(s)), log: $exp_dir/stage5_$student.log"
-      OMP_NUM_THREADS=$threads train_student_runs "$student" > "$exp_dir/stage5_$student.log" 2>&1 &
+      OMP_NUM_THREADS=$threads train_student_runs "$student" >> "$exp_dir/stage5_$student.log" 2>&1 &
       pids+=($!); running+=("$student")
     done
     for i in "${!pids[@]}"; do

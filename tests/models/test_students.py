@@ -202,9 +202,11 @@ def test_default_student_configs(name: str, encoder: str) -> None:
 
     teacher_config = load_config([CONF_DIR / "teacher.yaml"])
     student_config = load_config([CONF_DIR / f"{name}.yaml"])
-    # Everything but the model is the teacher's.
-    for section in ("loss", "data", "optim", "train"):
+    # Everything but the model and the learning rate is the teacher's.
+    for section in ("loss", "data", "train"):
         assert getattr(student_config, section) == getattr(teacher_config, section), section
+    assert student_config.optim == dataclasses.replace(teacher_config.optim, base_lr=student_config.optim.base_lr)
+    assert student_config.optim.base_lr == 0.004  # as the TIMIT students', chosen on their dev part
     teacher_model = dataclasses.replace(teacher_config.model, vocab_size=500)
     student_model = dataclasses.replace(student_config.model, vocab_size=500)
     assert student_model.encoder == encoder and student_model.decoder == "lstm"
