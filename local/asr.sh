@@ -220,24 +220,23 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     threads=$(( $(nproc) / student_jobs )); [ "$threads" -ge 1 ] || threads=1
     mkdir -p "$exp_dir"
     pids=(); running=()
-    for student in "${student_types[@]}"; do
-      # At most $student_jobs at once: wait for the oldest before starting another.
-      if [ ${#pids[@]} -ge "$student_jobs" ]; then
-        wait "${pids[0]}" || { log "Stage 5: the ${running[0]} student failed: see $exp_dir/stage5_${running[0]}.log"; exit 1; }
-        pids=("${pids[@]:1}"); running=("${running[@]:1}")
+    # Wait for the oldest running student; on failure stop the others and name its log.
+    wait_oldest() {
+      if ! wait "${pids[0]}"; then
+        log "Stage 5: the ${running[0]} student failed: see $exp_dir/stage5_${running[0]}.log"
+        kill "${pids[@]}" 2> /dev/null || true
+        exit 1
       fi
+      log "Stage 5: the ${running[0]} student is done ($exp_dir/stage5_${running[0]}.log)"
+      pids=("${pids[@]:1}"); running=("${running[@]:1}")
+    }
+    for student in "${student_types[@]}"; do
+      if [ ${#pids[@]} -ge "$student_jobs" ]; then wait_oldest; fi  # at most $student_jobs at once
       log "Stage 5: the $student student in the background ($threads thread(s)), log: $exp_dir/stage5_$student.log"
       OMP_NUM_THREADS=$threads train_student_runs "$student" >> "$exp_dir/stage5_$student.log" 2>&1 &
       pids+=($!); running+=("$student")
     done
-    for i in "${!pids[@]}"; do
-      if ! wait "${pids[$i]}"; then
-        log "Stage 5: the ${running[$i]} student failed: see $exp_dir/stage5_${running[$i]}.log"
-        kill "${pids[@]}" 2> /dev/null || true
-        exit 1
-      fi
-      log "Stage 5: the ${running[$i]} student is done ($exp_dir/stage5_${running[$i]}.log)"
-    done
+    while [ ${#pids[@]} -gt 0 ]; do wait_oldest; done
   fi
 fi
 

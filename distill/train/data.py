@@ -159,8 +159,16 @@ SPEED_PERTURBED_ID = re.compile(r"_sp\d+(\.\d+)?$")
 
 def original_cuts(cuts: CutSet) -> CutSet:
     """``cuts`` without the speed-perturbed copies (``data.speed_perturbed: false``)."""
-    kept = cuts.filter(lambda cut: SPEED_PERTURBED_ID.search(cut.id) is None).to_eager()
-    logging.info(f"train: {len(kept)} original cuts kept, {len(cuts) - len(kept)} speed-perturbed copies left out")
+    left_out = 0
+
+    def is_original(cut) -> bool:
+        nonlocal left_out
+        perturbed = SPEED_PERTURBED_ID.search(cut.id) is not None
+        left_out += perturbed
+        return not perturbed
+
+    kept = cuts.filter(is_original).to_eager()  # one pass, lazy input or not
+    logging.info(f"train: {len(kept)} original cuts kept, {left_out} speed-perturbed copies left out")
     return kept
 
 
@@ -168,7 +176,7 @@ def load_train_valid(config: DataConfig, sp: Tokenizer) -> Tuple[CutSet, Optiona
     """The filtered training and (if configured) validation cuts."""
     train = load_cuts(Path(config.train_cuts))
     if not config.speed_perturbed:
-        train = original_cuts(train.to_eager())
+        train = original_cuts(train)
     train = filter_cuts(train, sp, config, "train")
     valid = None
     if config.valid_cuts:
