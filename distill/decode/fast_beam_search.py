@@ -27,9 +27,11 @@ its whole history, the left padding is the start of the utterance), and a longer
 the utterance had begun ``lstm_context_size`` tokens ago; hypotheses that share their last
 ``lstm_context_size`` tokens (and graph state) are merged, which is what makes the search
 finite. The start symbol is read first because the LSTM only ever saw sequences beginning
-with it in training. :func:`predictor_outputs_for_contexts` does this for any
+with it in training. :func:`~distill.decode.context_cache.predictor_outputs_for_contexts` does this for any
 :class:`~distill.models.decoder.Predictor` through its training-time ``forward`` (for the
-stateless predictor it gives exactly icefall's ``decoder(contexts, need_pad=False)``).
+stateless predictor it gives exactly icefall's ``decoder(contexts, need_pad=False)``), and
+:class:`~distill.decode.context_cache.ProjectedContextCache` runs it once per distinct
+context and search (most frames emit blank, so most contexts recur frame after frame).
 With ``lstm_context_size`` at least as large as the longest hypothesis the search is exact
 for the LSTM too (tested against modified beam search). Longer contexts cost more joiner
 and predictor evaluations (more distinct contexts, each a longer LSTM run) and merge fewer
@@ -55,6 +57,7 @@ from typing import List, Optional, Sequence, Union
 import k2
 import torch
 
+from distill.decode.context_cache import ProjectedContextCache
 from distill.models.decoder import Predictor, StatelessDecoder
 from distill.models.transducer import Transducer
 
@@ -105,39 +108,6 @@ def decoder_history_len(predictor: Predictor, lstm_context_size: int = DEFAULT_L
     return lstm_context_size
 
 
-def predictor_outputs_for_contexts(predictor: Predictor, contexts: torch.Tensor) -> torch.Tensor:
-    """Predictor outputs for a batch of k2 contexts, for any predictor.
-
-    A context holds the last L tokens of a hypothesis, left-padded with blank when the
-    hypothesis is shorter (blank never occurs inside a hypothesis). Each row ``[blank,
-    ..., blank, y_1, ..., y_k]`` becomes the training-time input ``[blank, y_1, ..., y_k]``
-    (padded on the right, which does not change earlier outputs) and the output at
-    position ``k`` is taken: the output after reading the start symbol and the ``k`` tokens.
-
-    Args:
-      predictor:
-        A predictor (stateless: exact for L >= its context_size; LSTM: the truncated
-        history of the module docstring).
-      contexts:
-        An integer tensor of shape (M, L), as from ``RnntDecodingStreams.get_contexts``.
-    Returns:
-      A tensor of shape (M, output_dim).
-    """
-    if contexts.ndim != 2:
-        raise ValueError(f"contexts must have shape (M, L), got {tuple(contexts.shape)}")
-    contexts = contexts.to(torch.int64)
-    m, length = contexts.shape
-    blank_id = predictor.blank_id
-    num_tokens = (contexts != blank_id).sum(dim=1)  # (M,)
-    # Left-align: position j takes the context's column j + (L - k), or padding past k.
-    cols = torch.arange(length, device=contexts.device).unsqueeze(0)  # (1, L)
-    src = (cols + (length - num_tokens).unsqueeze(1)).clamp(max=length - 1)
-    aligned = torch.where(cols < num_tokens.unsqueeze(1), contexts.gather(1, src), torch.full_like(contexts, blank_id))
-    start = torch.full((m, 1), blank_id, dtype=torch.int64, device=contexts.device)
-    out = predictor(torch.cat([start, aligned], dim=1))  # (M, L + 1, output_dim)
-    return out[torch.arange(m, device=out.device), num_tokens]
-
-
 @torch.no_grad()
 def fast_beam_search(
     model: Transducer,
@@ -182,10 +152,10 @@ def fast_beam_search(
         raise ValueError(f"k2's RNN-T decoding needs blank id 0, the model has {model.blank_id}")
     if decoding_graph.device != encoder_out.device:
         raise ValueError(f"decoding_graph is on {decoding_graph.device}, encoder_out on {encoder_out.device}")
-    predictor, joiner = model.decoder, model.joiner
+    joiner = model.joiner
     config = k2.RnntDecodingConfig(
         vocab_size=model.vocab_size,
-        decoder_history_len=decoder_history_len(predictor, lstm_context_size),
+        decoder_history_len=decoder_history_len(model.decoder, lstm_context_size),
         beam=beam,
         max_states=max_states,
         max_contexts=max_contexts,
@@ -195,6 +165,7 @@ def fast_beam_search(
     streams = k2.RnntDecodingStreams([k2.RnntDecodingStream(decoding_graph) for _ in range(n)], config)
     lens = encoder_out_lens.clamp(min=0, max=encoder_out.size(1)).to(encoder_out.device)
     enc_proj = joiner.encoder_proj(encoder_out)  # (N, T, joiner_dim)
+    predictor_proj = ProjectedContextCache(model, config.decoder_history_len, encoder_out.device)
     # One frame more than the longest utterance, and blank only past each utterance's end
     # (see "Batches" in the module docstring; measured with k2 1.23.4: a lattice formatted
     # with n frames holds n - 1 frames of arcs, and the pruning on the n-th changes it).
@@ -207,9 +178,8 @@ def fast_beam_search(
         log_probs[:, model.blank_id] = 0.0
         live = lens[utt_of_context] > t  # (M,)
         if bool(live.any()):
-            dec_out = predictor_outputs_for_contexts(predictor, contexts[live])
             frame = enc_proj[utt_of_context[live], t]  # (M', joiner_dim)
-            logits = joiner(frame, joiner.decoder_proj(dec_out), project_input=False)  # (M', V)
+            logits = joiner(frame, predictor_proj(contexts[live]), project_input=False)  # (M', V)
             log_probs[live] = logits.float().log_softmax(dim=-1)
         streams.advance(log_probs)
     streams.terminate_and_flush_to_streams()
@@ -244,11 +214,12 @@ def fast_beam_search_one_best(
     encoder_out: torch.Tensor,
     encoder_out_lens: torch.Tensor,
     beam: float = 4.0,
-    max_states: int = 64,
-    max_contexts: int = 8,
+    max_states: int = 8,
+    max_contexts: int = 4,
     lstm_context_size: int = DEFAULT_LSTM_CONTEXT_SIZE,
 ) -> List[List[int]]:
-    """Fast beam search, then the best path of each lattice.
+    """Fast beam search, then the best path of each lattice (default pruning: icefall's
+    narrow setting for the trivial graph, see :mod:`distill.decode.methods`).
 
     Args:
       model:

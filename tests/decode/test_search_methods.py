@@ -20,13 +20,13 @@ import sentencepiece as spm
 import torch
 
 from distill.data.manifests import load_cuts
+from distill.decode.context_cache import ProjectedContextCache, predictor_outputs_for_contexts
 from distill.decode.beam_search import modified_beam_search, modified_beam_search_nbest
 from distill.decode.fast_beam_search import (
     DEFAULT_LSTM_CONTEXT_SIZE,
     fast_beam_search,
     fast_beam_search_nbest_LG,
     fast_beam_search_one_best,
-    predictor_outputs_for_contexts,
     sequence_scores,
     trivial_graph,
 )
@@ -116,6 +116,38 @@ def test_predictor_outputs_for_contexts(predictor: str) -> None:
             # Longer hypotheses are cut to their last `length` tokens (exact for stateless).
             expected = step_by_step_output(model, hyp[-length:])
             torch.testing.assert_close(row, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("predictor", ["stateless", "lstm"])
+def test_context_cache_returns_what_the_predictor_computes(predictor: str) -> None:
+    model = toy_model(predictor, vocab_size=6, device=torch.device("cpu"))
+    cache = ProjectedContextCache(model, history=3, device=torch.device("cpu"))
+    gen = torch.Generator().manual_seed(0)
+    calls = []
+    original = cache.predictor.forward
+
+    def counting_forward(y: torch.Tensor) -> torch.Tensor:
+        calls.append(y.size(0))
+        return original(y)
+
+    cache.predictor.forward = counting_forward  # count the rows the predictor is run on
+    seen = set()
+    with torch.no_grad():
+        # Frames of contexts (blank-padded on the left) that overlap, as consecutive k2
+        # frames do, with repeats within a frame.
+        for frame in range(6):
+            tokens = torch.randint(1, 6, (7, 3), generator=gen, dtype=torch.int32)
+            num_tokens = torch.randint(0, 4, (7, 1), generator=gen)
+            contexts = torch.where(torch.arange(3) >= 3 - num_tokens, tokens, torch.zeros_like(tokens))
+            contexts[0] = contexts[1]
+            got = cache(contexts)
+            new = {tuple(row) for row in contexts.tolist()} - seen
+            assert calls == ([len(new)] if new else [])  # each distinct context computed once
+            expected = model.joiner.decoder_proj(predictor_outputs_for_contexts(model.decoder, contexts))
+            torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+            calls.clear()
+            seen |= new
+            assert cache(contexts[2:5]).shape == (3, 16) and not calls  # all cached now
 
 
 @pytest.mark.parametrize("device", DEVICES, ids=str)
