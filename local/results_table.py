@@ -10,7 +10,7 @@ their seed (``..._seed<N>``) averaged, one row per model and method.
 """
 import argparse
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -25,12 +25,22 @@ def collect(exp_dirs: List[Path]) -> Tuple[Dict[str, List[ResultRow]], Dict[str,
     error_names: Dict[str, str] = {}
     for exp_dir in exp_dirs:
         records = [json.loads(p.read_text()) for p in sorted(exp_dir.glob("*/summary-*.json"))]
+        runs = Counter((r["part"], r["method"], r["epoch"], r["avg"]) for r in records)
         for record in sorted(records, key=lambda r: (r["part"], r["method"], r["tag"])):
             fields = {k: record[k] for k in ("model", "params", "method", "wer", "cer", "f1", "rtf")}
-            fields["method"] = f"{record['method']} (epoch {record['epoch']}, avg {record['avg']})"
+            # A method decoded with several option sets gets its options (the tag) in its label.
+            several = runs[(record["part"], record["method"], record["epoch"], record["avg"])] > 1
+            method = method_with_options(record) if several else record["method"]
+            fields["method"] = f"{method} (epoch {record['epoch']}, avg {record['avg']})"
             tables[record["part"]].append(ResultRow(**fields))
             error_names[record["part"]] = record.get("error_name", "WER")
     return tables, error_names
+
+
+def method_with_options(record: Dict) -> str:
+    """The method and its options, from a summary's tag ``<part>-<method tag>-epoch-<E>-avg-<A>``."""
+    tag = record["tag"][len(record["part"]) + 1 :]
+    return tag[: tag.rindex("-epoch-")]
 
 
 def main() -> None:

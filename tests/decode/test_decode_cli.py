@@ -43,3 +43,18 @@ def test_decode_cli_writes_recogs_and_wer(tiny_teacher_exp, tiny_data_dir):
     assert out.returncode == 0, out.stderr[-3000:]
     rows = [line for line in table.read_text().splitlines() if line.startswith(f"| {tiny_teacher_exp.name} |")]
     assert len(rows) == 4 and any("fast_beam_search_nbest_LG" in row for row in rows)
+
+    # A method decoded again with other options: both rows stay, each labeled with its options.
+    cmd = [sys.executable, str(REPO_ROOT / "local" / "decode.py"), "--exp-dir", str(tiny_teacher_exp),
+           "--epoch", "0", "--avg", "2", "--lang-dir", str(tiny_data_dir / "lang_bpe_100"), "--cuts", str(cuts),
+           "--method", "fast_beam_search", "--beam", "8"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    cmd = [sys.executable, str(REPO_ROOT / "local" / "results_table.py"), "--exp-dirs", str(tiny_teacher_exp), "--out", str(table)]
+    assert subprocess.run(cmd, capture_output=True, text=True, timeout=60).returncode == 0
+    rows = [line for line in table.read_text().splitlines() if line.startswith(f"| {tiny_teacher_exp.name} |")]
+    labels = {row.split("|")[3].strip() for row in rows}
+    assert {"fast_beam_search_beam_4_max_contexts_4_max_states_8 (epoch 4, avg 2)",
+            "fast_beam_search_beam_8_max_contexts_4_max_states_8 (epoch 4, avg 2)",
+            "greedy_search (epoch 4, avg 2)"} <= labels, labels
+    assert len(rows) == 5
