@@ -16,8 +16,8 @@ The two k2 methods prune differently by default, as icefall's results do: the tr
 graph with icefall's narrow setting (beam 4, 4 contexts, 8 states), LG with its wide one
 (beam 20, 8 contexts, 64 states). Chosen on the demo dev part (``RESULTS.md``): the narrow
 setting changed trivial-graph WERs by under 1% absolute (the students' went down) and made
-the search 1.5-2.5x faster, but cost LG 20% absolute, since LG's n-gram scores
-spread hypotheses over many more states.
+decoding 1.4x (teacher) to 2.4x (students) faster, but cost LG 20% absolute: LG's n-gram
+scores spread the hypotheses over many more states.
 
 The LSTM predictor's history in the k2 methods is truncated to ``lstm_context_size`` tokens
 (see :mod:`distill.decode.fast_beam_search`).
