@@ -27,9 +27,10 @@ its whole history, the left padding is the start of the utterance), and a longer
 the utterance had begun ``lstm_context_size`` tokens ago; hypotheses that share their last
 ``lstm_context_size`` tokens (and graph state) are merged, which is what makes the search
 finite. The start symbol is read first because the LSTM only ever saw sequences beginning
-with it in training. :func:`~distill.decode.context_cache.predictor_outputs_for_contexts` does this for any
-:class:`~distill.models.decoder.Predictor` through its training-time ``forward`` (for the
-stateless predictor it gives exactly icefall's ``decoder(contexts, need_pad=False)``), and
+with it in training. :func:`~distill.decode.context_cache.predictor_outputs_for_contexts`
+does this for any :class:`~distill.models.decoder.Predictor` through its training-time
+``forward`` (for the stateless predictor it gives exactly icefall's ``decoder(contexts,
+need_pad=False)``), and
 :class:`~distill.decode.context_cache.ProjectedContextCache` runs it once per distinct
 context and search (most frames emit blank, so most contexts recur frame after frame).
 With ``lstm_context_size`` at least as large as the longest hypothesis the search is exact

@@ -207,6 +207,7 @@ def test_default_student_configs(name: str, encoder: str) -> None:
         assert getattr(student_config, section) == getattr(teacher_config, section), section
     assert student_config.optim == dataclasses.replace(teacher_config.optim, base_lr=student_config.optim.base_lr)
     assert student_config.optim.base_lr == 0.004  # as the TIMIT students', chosen on their dev part
+    assert student_config.kd.scale == 3.0 and not student_config.kd.enabled  # chosen on dev; stage 5 sets the teacher
     teacher_model = dataclasses.replace(teacher_config.model, vocab_size=500)
     student_model = dataclasses.replace(student_config.model, vocab_size=500)
     assert student_model.encoder == encoder and student_model.decoder == "lstm"
