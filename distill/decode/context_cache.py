@@ -93,7 +93,7 @@ class ProjectedContextCache:
             new_values = self.decoder_proj(predictor_outputs_for_contexts(self.predictor, contexts[row_of_unique[missing]]))
             self._insert(unique[missing], new_values)
         pos = torch.searchsorted(self.keys, unique)
-        return self.values[self.rows[pos]][inverse]
+        return self.values[self.rows[pos][inverse]]  # one gather of M rows
 
     def _find(self, keys: torch.Tensor) -> torch.Tensor:
         """Which of the sorted ``keys`` are cached (boolean, same shape)."""
