@@ -24,6 +24,7 @@ import torch
 from distill.data.manifests import load_cuts
 from distill.decode.decode_cuts import decode_cuts
 from distill.decode.methods import METHODS, SearchOptions, make_word_decoder
+from distill.decode.scoring import real_time_factor
 from distill.lang.tokenizer import load_tokenizer
 from distill.train.checkpoint import last_epoch, load_averaged_model
 
@@ -54,7 +55,7 @@ def main() -> None:
         for _ in range(args.rounds):
             for name, model in models.items():
                 _, elapsed = decode_cuts(model, cuts, sp, word_decoder=decoders[name])
-                best[name] = min(best[name], elapsed / audio_seconds)
+                best[name] = min(best[name], real_time_factor(elapsed, audio_seconds))
         rtf[method] = best
         print(f"{method}: " + ", ".join(f"{name} RTF {value:.4f}" for name, value in best.items()), flush=True)
     teacher = args.exp_dirs[0].name
