@@ -3,7 +3,7 @@
 
 With training voices, this measures "new sentences, known voices", to set beside the part's
 own error rate ("new sentences, new voices"): how much of the held-out gap is the voices
-(distill/data/reread.py). Score the result with local/decode.py --cuts <out-dir>/cuts_reread.jsonl.gz.
+(distill/synth/reread.py). Score the result with local/decode.py --cuts <out-dir>/cuts_reread.jsonl.gz.
 
 Usage:
   local/demo_reread.py --cuts data/fbank/librispeech_cuts_dev-clean.jsonl.gz --out-dir exp/reread_dev \
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from lhotse import load_manifest_lazy
 
-from distill.data.reread import reread_cuts
+from distill.synth.reread import reread_cuts
 from distill.utils.logging_setup import setup_logging
 
 

@@ -11,10 +11,9 @@ Usage:
 import argparse
 from pathlib import Path
 
-from distill.data.demo_corpus import DemoCorpusConfig
 from distill.data.corpora import run_stage0, stage0_parser
-from distill.data.kaldi_demo import CORPUS_NAME, generate_kaldi_demo, small_config
 from distill.data.kaldi_dir import locate_kaldi_dirs
+from distill.synth.kaldi_demo import CORPUS_NAME, generate_kaldi_demo, small_config, tiny_config
 
 
 def main() -> None:
@@ -31,7 +30,7 @@ def main() -> None:
 def get_corpus(args: argparse.Namespace) -> Path:
     """Synthesize the Kaldi-format demo corpus if asked, then check the data dirs."""
     if args.demo:
-        config = DemoCorpusConfig.tiny(args.seed) if args.demo_size == "tiny" else small_config(args.seed)
+        config = tiny_config(args.seed) if args.demo_size == "tiny" else small_config(args.seed)
         generate_kaldi_demo(args.corpus_dir.parent.parent, config, num_jobs=args.num_jobs)
     locate_kaldi_dirs(args.corpus_dir, args.parts)
     return args.corpus_dir

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from distill.data.corpora import run_stage0, stage0_parser
 from distill.data.timit import locate_timit
-from distill.data.timit_demo import TimitDemoConfig, generate_timit_demo
+from distill.synth.timit_demo import TimitDemoConfig, generate_timit_demo
 
 
 def main() -> None:

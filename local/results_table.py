@@ -4,8 +4,10 @@
 Usage:
   local/results_table.py --exp-dirs exp/teacher exp/student_rnn_alone exp/student_rnn_kd \
       --out exp/results.md
-Reads <exp-dir>/<method>/summary-*.json (written by local/decode.py); one table per cut set
-(part), rows in the order of --exp-dirs, then by method; after it, the runs that differ only in
+Reads <exp-dir>/<method>/summary-*.json (written by local/decode.py). With several parts,
+first one table of the error rates with a column per part (dev-clean, dev-other, test-clean,
+test-other: the conditions side by side); then one table per cut set (part) with every metric,
+rows in the order of --exp-dirs, then by method; after each, the runs that differ only in
 their seed (``..._seed<N>``) averaged, one row per model and method.
 """
 import argparse
@@ -14,7 +16,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from distill.decode.scoring import ResultRow, mean_over_seeds, results_table
+from distill.decode.scoring import ResultRow, mean_over_seeds, results_table, side_by_side_table
 from distill.utils.io import atomic_write_text
 
 
@@ -52,7 +54,15 @@ def main() -> None:
     if not tables:
         raise SystemExit(f"No decoding summaries (*/summary-*.json) in {' '.join(map(str, args.exp_dirs))}: run local/decode.py first")
     text = ""
-    for part, rows in sorted(tables.items()):
+    parts = sorted(tables)  # dev before test, clean before other (LibriSpeech's names sort so)
+    if len(parts) > 1:
+        error_name = error_names[parts[0]]
+        text += f"### {error_name} by part\n\n{side_by_side_table({p: tables[p] for p in parts}, error_name)}\n"
+        means = {part: mean_over_seeds(tables[part]) for part in parts}
+        if any(means.values()):
+            text += f"{error_name} by part, mean over seeds:\n\n{side_by_side_table(means, error_name)}\n"
+    for part in parts:
+        rows = tables[part]
         text += f"### {part}\n\n{results_table(rows, error_names[part])}\n"
         means = mean_over_seeds(rows)
         if means:  # student runs of several seeds (stage 5's --student-seeds)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from distill.data.demo_corpus import DemoCorpusConfig, generate_demo_corpus
+from distill.synth.librispeech_demo import ALL_PARTS, DemoCorpusConfig, generate_demo_corpus
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,7 +37,7 @@ def tiny_data_dir(tiny_corpus_dl_dir, tmp_path_factory) -> Path:
     from distill.lang.prepare_lang import prepare_lang_bpe
 
     data = tmp_path_factory.mktemp("tiny_data")
-    parts = ["train-clean-100", "dev-clean", "test-clean"]
+    parts = list(ALL_PARTS)
     prepare_librispeech_manifests(tiny_corpus_dl_dir / "LibriSpeech", parts, data / "manifests")
     compute_fbank(data / "manifests", "librispeech", parts, data / "fbank")
     prepare_lang_bpe(data / "manifests" / "librispeech_supervisions_train-clean-100.jsonl.gz", data / "lang_bpe_100", 100)

@@ -16,7 +16,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import kaldialign
 
@@ -441,6 +441,35 @@ def results_table(rows: Iterable[ResultRow], error_name: str = "WER") -> str:
         cells = [row.model, format_params(row.params), row.method, _cell(row.wer, ".2f")]
         cells += [_cell(row.cer, ".2f")] if with_cer else []
         cells += [_cell(row.f1, ".3f"), _cell(row.rtf, ".3f")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def side_by_side_table(tables: Mapping[str, Sequence[ResultRow]], error_name: str = "WER") -> str:
+    """One markdown table of the error rates of several parts, a column per part: how a model
+    and method do on each condition (dev/test, clean/other) at a glance.
+
+    Args:
+      tables:
+        Part name -> its rows; the columns follow the mapping's order. Rows are matched by
+        (model, method); a row missing from a part shows ``-`` there.
+      error_name:
+        What the error rate is called (each part's column says ``<part> <error_name> (%)``).
+    Returns:
+      Columns: model, params, method, then one per part; rows in first-seen order.
+    """
+    parts = list(tables)
+    keys: Dict[Tuple[str, str], ResultRow] = {}
+    rates: Dict[Tuple[str, str, str], Optional[float]] = {}
+    for part, rows in tables.items():
+        for row in rows:
+            keys.setdefault((row.model, row.method), row)
+            rates[(row.model, row.method, part)] = row.wer
+    header = ["model", "params", "method", *(f"{part} {error_name} (%)" for part in parts)]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(["---", "---:", "---"] + ["---:"] * len(parts)) + " |"]
+    for (model, method), row in keys.items():
+        cells = [model, format_params(row.params), method]
+        cells += [_cell(rates.get((model, method, part)), ".2f") for part in parts]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

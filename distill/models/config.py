@@ -68,11 +68,20 @@ class ModelConfig:
         convolution modules and the front end carry the order). On the demo corpus, without
         them the CTC warm-up left the blank-only plateau about 500 batches sooner
         (egs/librispeech/ASR/RESULTS.md).
+      subsampling_first_channels:
+        Channels of the first convolution of every encoder's front end (0: as many as
+        ``subsampling_channels``, the second's); fewer make the front end much cheaper on
+        CPUs (:class:`~distill.models.subsampling.Conv2dSubsampling`).
       feature_norm:
         How every encoder's front end normalizes the input features: ``global`` (one mean
         and std per bin from the training data) or ``utterance`` (each utterance's own mean,
         the global std; Kaldi's per-utterance CMN), which removes a voice's fixed spectral
         colouring and so helps on voices never heard in training.
+      init_blank_prob:
+        0 (PyTorch's default initialization), or the probability that the output layers'
+        biases give blank at initialization, the rest spread evenly over the tokens: the CTC
+        head, the joiner's output and the simple loss's encoder projection. See
+        :meth:`distill.models.transducer.Transducer.init_output_biases` for why.
     """
 
     encoder: str = "conformer"
@@ -83,6 +92,7 @@ class ModelConfig:
     dim_feedforward: int = 1024
     cnn_module_kernel: int = 15
     subsampling_channels: int = 0
+    subsampling_first_channels: int = 0
     decoder: str = "stateless"
     decoder_dim: int = 256
     context_size: int = 2
@@ -95,6 +105,7 @@ class ModelConfig:
     aux_ctc: bool = False
     positional_encoding: str = "absolute"
     feature_norm: str = "global"
+    init_blank_prob: float = 0.0
 
     def __post_init__(self) -> None:
         # YAML and --set give lists; keep a tuple so that configs compare equal after a
@@ -121,6 +132,8 @@ class ModelConfig:
             raise ValueError(f"blank_id ({self.blank_id}) must lie in [0, vocab_size={self.vocab_size})")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.init_blank_prob < 1.0:
+            raise ValueError(f"init_blank_prob must lie in [0, 1), got {self.init_blank_prob}")
 
     def to_dict(self) -> Dict[str, Any]:
         """The config as a plain dict (for YAML and checkpoints)."""

@@ -23,6 +23,7 @@ from typing import Tuple
 import torch
 from torch import nn
 
+from distill.models.layers import LayerNorm
 from distill.models.subsampling import Conv2dSubsampling, check_encoder_inputs, subsampled_lengths
 from distill.models.transducer import Encoder
 
@@ -103,7 +104,7 @@ class FeedForward(nn.Module):
         """
         super().__init__()
         self.net = nn.Sequential(
-            nn.LayerNorm(d_model),
+            LayerNorm(d_model),
             nn.Linear(d_model, dim_feedforward),
             nn.SiLU(),
             nn.Dropout(dropout),
@@ -160,7 +161,8 @@ class MultiHeadSelfAttention(nn.Module):
         q, k, v = self.in_proj(x).view(n, t, 3, self.nhead, self.head_dim).permute(2, 0, 3, 1, 4)
         scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(self.head_dim)  # (N, H, T, T)
         scores = scores.masked_fill(key_padding_mask[:, None, None, :], float("-inf"))
-        weights = self.attn_dropout(torch.softmax(scores, dim=-1))
+        # float32 softmax: under bfloat16 autocast the scores have an 8-bit mantissa.
+        weights = self.attn_dropout(torch.softmax(scores.float(), dim=-1).to(v.dtype))
         out = torch.matmul(weights, v)  # (N, H, T, head_dim)
         return self.out_proj(out.transpose(1, 2).reshape(n, t, d))
 
@@ -185,7 +187,7 @@ class ConvModule(nn.Module):
         self.depthwise = nn.Conv1d(
             d_model, d_model, kernel_size=kernel_size, padding=(kernel_size - 1) // 2, groups=d_model
         )
-        self.norm = nn.LayerNorm(d_model)
+        self.norm = LayerNorm(d_model)
         self.activation = nn.SiLU()
         self.pointwise_out = nn.Conv1d(d_model, d_model, kernel_size=1)
 
@@ -226,12 +228,12 @@ class ConformerLayer(nn.Module):
         """
         super().__init__()
         self.ff_macaron = FeedForward(d_model, dim_feedforward, dropout)
-        self.norm_mha = nn.LayerNorm(d_model)
+        self.norm_mha = LayerNorm(d_model)
         self.self_attn = MultiHeadSelfAttention(d_model, nhead, dropout)
-        self.norm_conv = nn.LayerNorm(d_model)
+        self.norm_conv = LayerNorm(d_model)
         self.conv = ConvModule(d_model, kernel_size)
         self.ff = FeedForward(d_model, dim_feedforward, dropout)
-        self.norm_final = nn.LayerNorm(d_model)
+        self.norm_final = LayerNorm(d_model)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, padding_mask: torch.Tensor) -> torch.Tensor:
@@ -264,6 +266,7 @@ class ConformerEncoder(Encoder):
         cnn_module_kernel: int = 15,
         dropout: float = 0.1,
         subsampling_channels: int = 0,
+        subsampling_first_channels: int = 0,
         feature_norm: str = "global",
         positional_encoding: str = "absolute",
     ) -> None:
@@ -286,6 +289,8 @@ class ConformerEncoder(Encoder):
           subsampling_channels:
             Channels of the convolutional front end (0: ``encoder_dim``). On CPUs the
             front end dominates the step time at 256 channels; 64-128 cost little accuracy.
+          subsampling_first_channels:
+            Channels of the front end\'s first convolution (0: ``subsampling_channels``).
           feature_norm:
             Input feature normalization of the front end, ``global`` or ``utterance`` (see
             :class:`~distill.models.subsampling.Conv2dSubsampling`).
@@ -295,7 +300,10 @@ class ConformerEncoder(Encoder):
         super().__init__()
         self.num_features = num_features
         self.output_dim = encoder_dim
-        self.subsampling = Conv2dSubsampling(num_features, encoder_dim, channels=subsampling_channels, feature_norm=feature_norm)
+        self.subsampling = Conv2dSubsampling(
+            num_features, encoder_dim, channels=subsampling_channels, feature_norm=feature_norm,
+            first_channels=subsampling_first_channels,
+        )
         if positional_encoding == "absolute":
             self.pos_enc: nn.Module = PositionalEncoding(encoder_dim, dropout)
         elif positional_encoding == "none":

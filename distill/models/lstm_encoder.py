@@ -40,6 +40,7 @@ class LstmEncoder(Encoder):
         num_layers: int = 3,
         dropout: float = 0.1,
         subsampling_channels: int = 0,
+        subsampling_first_channels: int = 0,
         feature_norm: str = "global",
     ) -> None:
         """
@@ -55,6 +56,8 @@ class LstmEncoder(Encoder):
             output.
           subsampling_channels:
             Channels of the convolutional front end (0: ``encoder_dim``).
+          subsampling_first_channels:
+            Channels of the front end\'s first convolution (0: ``subsampling_channels``).
           feature_norm:
             Input feature normalization of the front end, ``global`` or ``utterance`` (see
             :class:`~distill.models.subsampling.Conv2dSubsampling`).
@@ -64,7 +67,10 @@ class LstmEncoder(Encoder):
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         self.num_features = num_features
         self.output_dim = encoder_dim
-        self.subsampling = Conv2dSubsampling(num_features, encoder_dim, channels=subsampling_channels, feature_norm=feature_norm)
+        self.subsampling = Conv2dSubsampling(
+            num_features, encoder_dim, channels=subsampling_channels, feature_norm=feature_norm,
+            first_channels=subsampling_first_channels,
+        )
         self.input_dropout = nn.Dropout(dropout)
         self.lstm = nn.LSTM(
             input_size=encoder_dim,

@@ -27,6 +27,7 @@ def _conformer(config: ModelConfig) -> Encoder:
         cnn_module_kernel=config.cnn_module_kernel,
         dropout=config.dropout,
         subsampling_channels=config.subsampling_channels,
+        subsampling_first_channels=config.subsampling_first_channels,
         feature_norm=config.feature_norm,
         positional_encoding=config.positional_encoding,
     )
@@ -39,6 +40,7 @@ def _lstm_encoder(config: ModelConfig) -> Encoder:
         num_layers=config.num_encoder_layers,
         dropout=config.dropout,
         subsampling_channels=config.subsampling_channels,
+        subsampling_first_channels=config.subsampling_first_channels,
         feature_norm=config.feature_norm,
     )
 
@@ -52,6 +54,7 @@ def _tdnn(config: ModelConfig) -> Encoder:
         dilations=config.tdnn_dilations,
         dropout=config.dropout,
         subsampling_channels=config.subsampling_channels,
+        subsampling_first_channels=config.subsampling_first_channels,
         feature_norm=config.feature_norm,
     )
 
@@ -107,5 +110,7 @@ def build_transducer(config: ModelConfig) -> Transducer:
     decoder = PREDICTORS[config.decoder](config)
     joiner = Joiner(encoder.output_dim, decoder.output_dim, config.joiner_dim, config.vocab_size)
     model = Transducer(encoder, decoder, joiner, aux_ctc=config.aux_ctc)
+    if config.init_blank_prob > 0:
+        model.init_output_biases(config.init_blank_prob)
     logging.info(f"Built transducer ({config.encoder} encoder, {config.decoder} predictor): {num_params(model):,} parameters")
     return model

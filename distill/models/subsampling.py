@@ -10,6 +10,8 @@ from typing import Optional, Union, overload
 import torch
 from torch import nn
 
+from distill.models.layers import LayerNorm
+
 #: Fewest input frames :class:`Conv2dSubsampling` accepts (it then gives one output frame).
 MIN_INPUT_FRAMES = 7
 
@@ -73,7 +75,9 @@ class Conv2dSubsampling(nn.Module):
     only on the valid (non-padding) input frames of each utterance.
     """
 
-    def __init__(self, in_dim: int, out_dim: int, channels: int = 0, feature_norm: str = "global") -> None:
+    def __init__(
+        self, in_dim: int, out_dim: int, channels: int = 0, feature_norm: str = "global", first_channels: int = 0
+    ) -> None:
         """
         Args:
           in_dim:
@@ -81,7 +85,13 @@ class Conv2dSubsampling(nn.Module):
           out_dim:
             Output dimension (the encoder dimension).
           channels:
-            Number of channels of both convolutions; 0 means ``out_dim``.
+            Number of channels of the second convolution (the output of the first is its
+            input); 0 means ``out_dim``.
+          first_channels:
+            Number of channels of the first convolution; 0 means ``channels``. Fewer than
+            ``channels`` makes the front end several times cheaper on CPUs (oneDNN's
+            convolution backward is slow with many input channels: 8 x 400 frames forward
+            and backward took 121 ms with 64 -> 64 channels, 35 ms with 16 -> 64, one thread).
           feature_norm:
             ``global`` (global mean and std per bin) or ``utterance`` (each utterance's
             own mean, the global std).
@@ -92,17 +102,18 @@ class Conv2dSubsampling(nn.Module):
         if feature_norm not in FEATURE_NORMS:
             raise ValueError(f"feature_norm must be one of {FEATURE_NORMS}, got {feature_norm!r}")
         channels = channels or out_dim
+        first_channels = first_channels or channels
         self.feature_norm = feature_norm
         self.in_dim = in_dim
         self.out_dim = out_dim
         self.conv = nn.Sequential(
-            nn.Conv2d(1, channels, kernel_size=3, stride=2),
+            nn.Conv2d(1, first_channels, kernel_size=3, stride=2),
             nn.ReLU(),
-            nn.Conv2d(channels, channels, kernel_size=3, stride=2),
+            nn.Conv2d(first_channels, channels, kernel_size=3, stride=2),
             nn.ReLU(),
         )
         self.out = nn.Linear(channels * subsampled_lengths(in_dim), out_dim)
-        self.out_norm = nn.LayerNorm(out_dim)
+        self.out_norm = LayerNorm(out_dim)
         self.register_buffer("feature_mean", torch.zeros(in_dim))
         self.register_buffer("feature_std", torch.ones(in_dim))
 

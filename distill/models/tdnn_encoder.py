@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from distill.models.conformer import make_pad_mask
+from distill.models.layers import LayerNorm
 from distill.models.subsampling import Conv2dSubsampling, check_encoder_inputs, subsampled_lengths
 from distill.models.transducer import Encoder
 
@@ -52,7 +53,7 @@ class TdnnLayer(nn.Module):
             raise ValueError(f"kernel_size must be odd and positive, got {kernel_size}")
         if dilation < 1:
             raise ValueError(f"dilation must be >= 1, got {dilation}")
-        self.norm = nn.LayerNorm(dim)
+        self.norm = LayerNorm(dim)
         self.conv = nn.Conv1d(dim, dim, kernel_size, dilation=dilation, padding=dilation * (kernel_size - 1) // 2)
         self.activation = nn.ReLU()
         self.dropout = nn.Dropout(dropout)
@@ -86,6 +87,7 @@ class TdnnEncoder(Encoder):
         dilations: Sequence[int] = (1, 2, 3),
         dropout: float = 0.1,
         subsampling_channels: int = 0,
+        subsampling_first_channels: int = 0,
         feature_norm: str = "global",
     ) -> None:
         """
@@ -104,6 +106,8 @@ class TdnnEncoder(Encoder):
             Dropout probability (after subsampling and on each layer's output).
           subsampling_channels:
             Channels of the convolutional front end (0: ``encoder_dim``).
+          subsampling_first_channels:
+            Channels of the front end\'s first convolution (0: ``subsampling_channels``).
           feature_norm:
             Input feature normalization of the front end, ``global`` or ``utterance`` (see
             :class:`~distill.models.subsampling.Conv2dSubsampling`).
@@ -117,10 +121,13 @@ class TdnnEncoder(Encoder):
         self.num_features = num_features
         self.output_dim = encoder_dim
         self.dilations = [dilations[i % len(dilations)] for i in range(num_layers)]
-        self.subsampling = Conv2dSubsampling(num_features, encoder_dim, channels=subsampling_channels, feature_norm=feature_norm)
+        self.subsampling = Conv2dSubsampling(
+            num_features, encoder_dim, channels=subsampling_channels, feature_norm=feature_norm,
+            first_channels=subsampling_first_channels,
+        )
         self.input_dropout = nn.Dropout(dropout)
         self.layers = nn.ModuleList(TdnnLayer(encoder_dim, kernel_size, d, dropout) for d in self.dilations)
-        self.norm = nn.LayerNorm(encoder_dim)
+        self.norm = LayerNorm(encoder_dim)
         self.output = nn.Linear(encoder_dim, encoder_dim)
         context = sum((kernel_size - 1) // 2 * d for d in self.dilations)
         logging.debug(

@@ -14,6 +14,7 @@ Both losses are computed in float32, also under autocast.
 from __future__ import annotations
 
 import abc
+import math
 from dataclasses import dataclass
 from typing import Tuple
 
@@ -152,6 +153,34 @@ class Transducer(nn.Module):
         self.simple_am_proj = nn.Linear(encoder.output_dim, decoder.vocab_size)
         self.simple_lm_proj = nn.Linear(decoder.output_dim, decoder.vocab_size)
         self.ctc_output = nn.Linear(encoder.output_dim, decoder.vocab_size) if aux_ctc else None
+
+    def init_output_biases(self, blank_prob: float) -> None:
+        """Set the output layers' biases to a prior: ``blank_prob`` on blank, the rest spread
+        evenly over the tokens (the CTC head, the joiner's output, the simple loss's encoder
+        projection; the weights keep their random initialization).
+
+        Why: at the start of training, the quickest way down the loss is to output blank's
+        frequency everywhere. With zero biases the network can only do that by making its
+        encoder output the same for every frame, and the gradients that would tell frames
+        apart vanish with it: the "blank-only plateau". With the prior in the biases from the
+        start there is nothing to collapse for. Measured on the demo corpus (one thread,
+        same seed): the teacher's CTC loss fell below 1.0 per frame after 200 batches instead
+        of ~550, and with 256 BPE pieces after 300 instead of never in 2900 batches
+        (egs/librispeech/ASR/RESULTS.md). Karpathy's "init well" advice, for CTC and
+        transducers (blank takes most frames: about 3 of 4 at 25 frames and 7 tokens a second).
+
+        Args:
+          blank_prob:
+            In (0, 1).
+        """
+        if not 0.0 < blank_prob < 1.0:
+            raise ValueError(f"blank_prob must lie in (0, 1), got {blank_prob}")
+        prior = torch.full((self.vocab_size,), math.log((1.0 - blank_prob) / (self.vocab_size - 1)))
+        prior[self.blank_id] = math.log(blank_prob)
+        layers = [self.joiner.output_linear, self.simple_am_proj] + ([self.ctc_output] if self.ctc_output is not None else [])
+        with torch.no_grad():
+            for layer in layers:
+                layer.bias.copy_(prior)
 
     def set_feature_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Set the global feature normalization of the encoder's front end (see

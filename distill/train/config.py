@@ -15,6 +15,7 @@ import yaml
 
 from distill.losses.lattice_kd import KdConfig
 from distill.models.config import LossConfig, ModelConfig
+from distill.train.precision import PRECISIONS
 
 
 @dataclass
@@ -92,6 +93,9 @@ class TrainLoopConfig:
       keep_last_k: batch checkpoints kept.
       max_nonfinite_in_a_row: stop with an error after this many non-finite losses in a row.
       device: "auto" (CUDA when present), "cpu" or "cuda".
+      precision: "float32", "bfloat16" (autocast) or "auto" (bfloat16 where the hardware
+        computes it natively: a CPU with AMX, a CUDA device that supports it; float32
+        elsewhere); see distill/train/precision.py.
     """
 
     exp_dir: str = "exp/teacher"
@@ -102,6 +106,11 @@ class TrainLoopConfig:
     keep_last_k: int = 3
     max_nonfinite_in_a_row: int = 20
     device: str = "auto"
+    precision: str = "float32"
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"train.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
 
 @dataclass

@@ -37,6 +37,7 @@ from distill.train.data import (
 )
 from distill.train.losses import LossFn, make_loss_fn, transducer_loss_fn, unwrap
 from distill.train.metrics_log import MetricsLog
+from distill.train.precision import autocast, prepare_cpu_for, resolve_precision
 from distill.train.schedule import WarmupEden
 from distill.utils.logging_setup import setup_logging
 
@@ -148,6 +149,8 @@ class Trainer:
         self.exp_dir.mkdir(parents=True, exist_ok=True)
         setup_logging(self.exp_dir / "log" / f"train-rank{self.dist.rank}.log")
         self.device = pick_device(config.train.device, self.dist)
+        self.precision = resolve_precision(config.train.precision, self.device)
+        prepare_cpu_for(self.precision)  # before the first matmul of the process
         self.max_batches = max_batches
         seed_everything(config.train.seed)
 
@@ -158,7 +161,10 @@ class Trainer:
         train_cuts, valid_cuts = load_train_valid(config.data, self.sp)
         # Every rank computes the same statistics; a resumed run loads them from its checkpoint.
         self.model.set_feature_stats(*(t.to(self.device) for t in feature_stats(train_cuts)))
-        logging.info(f"Model: {num_params(self.model):,} parameters, device {self.device}, world size {self.dist.world_size}")
+        logging.info(
+            f"Model: {num_params(self.model):,} parameters, device {self.device}, precision {self.precision}, "
+            f"world size {self.dist.world_size}"
+        )
         if self.dist.world_size > 1:
             self.model = DDP(self.model, device_ids=[self.dist.local_rank] if self.device.type == "cuda" else None)
         self.optimizer = torch.optim.AdamW(
@@ -281,7 +287,8 @@ class Trainer:
                 if self.spec_augment is not None:
                     batch["inputs"] = self.spec_augment(batch["inputs"], supervision_segments(batch))
             x, x_lens, y, _ = batch_to_model_inputs(batch, self.sp, self.device)
-            loss, metrics, frames = self.loss_fn(self.model, (x, x_lens, y), self.state.batch_idx_train)
+            with autocast(self.device, self.precision):
+                loss, metrics, frames = self.loss_fn(self.model, (x, x_lens, y), self.state.batch_idx_train)
             self.state.batch_idx_train += 1
             self.state.batches_in_epoch += 1
             if not self.finite_everywhere(loss):
@@ -384,7 +391,8 @@ class Trainer:
             for batch in self.valid_loader:
                 x, x_lens, y, _ = batch_to_model_inputs(batch, self.sp, self.device)
                 # Scored with the after-warm-up loss weights, so epochs compare on one scale.
-                loss, _, n = self.valid_loss_fn(model, (x, x_lens, y), AFTER_WARM_UP)
+                with autocast(self.device, self.precision):
+                    loss, _, n = self.valid_loss_fn(model, (x, x_lens, y), AFTER_WARM_UP)
                 if torch.isfinite(loss):
                     total += float(loss)
                     frames += n

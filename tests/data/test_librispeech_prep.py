@@ -9,7 +9,7 @@ from lhotse import load_manifest
 from distill.data.errors import CorpusError
 from distill.data.librispeech import locate_librispeech, prepare_librispeech_manifests
 
-PARTS = ["train-clean-100", "dev-clean", "test-clean"]
+PARTS = ["train-clean-100", "dev-clean", "dev-other", "test-clean", "test-other"]
 
 
 def test_manifests_match_corpus(corpus_copy, tmp_path):

@@ -12,6 +12,7 @@ from distill.decode.scoring import (
     mean_over_seeds,
     real_time_factor,
     results_table,
+    side_by_side_table,
     save_results,
     speaker_error_rates_text,
     to_chars,
@@ -162,6 +163,22 @@ def test_results_table():
         "| student_rnn_kd | 2.20 M | greedy | 9.00 | - | 0.900 | - |\n"
         "| tiny | 950 | greedy | - | - | - | - |\n"
     )
+
+
+def test_side_by_side_table_has_a_column_per_part_and_matches_rows_by_model_and_method():
+    tables = {
+        "dev-clean": [ResultRow("teacher", 5_000_000, "greedy", wer=12.5), ResultRow("student", 800_000, "greedy", wer=20.0)],
+        "dev-other": [ResultRow("student", 800_000, "greedy", wer=70.0), ResultRow("teacher", 5_000_000, "greedy", wer=55.25)],
+        "test-clean": [ResultRow("teacher", 5_000_000, "greedy", wer=11.0), ResultRow("teacher", 5_000_000, "beam", wer=10.0)],
+    }
+    assert side_by_side_table(tables) == (
+        "| model | params | method | dev-clean WER (%) | dev-other WER (%) | test-clean WER (%) |\n"
+        "| --- | ---: | --- | ---: | ---: | ---: |\n"
+        "| teacher | 5.00 M | greedy | 12.50 | 55.25 | 11.00 |\n"
+        "| student | 800.0 k | greedy | 20.00 | 70.00 | - |\n"
+        "| teacher | 5.00 M | beam | - | - | 10.00 |\n"
+    )
+    assert "dev-clean PER (%)" in side_by_side_table(tables, "PER")
 
 
 def test_mean_over_seeds():

@@ -73,6 +73,33 @@ def test_subsampled_lengths_formula(T: int) -> None:
     assert sub(torch.randn(2, T, 20)).shape == (2, subsampled_lengths(T), 16)
 
 
+@pytest.mark.parametrize("encoder", ["conformer", "lstm", "tdnn"])
+def test_subsampling_first_channels(encoder: str) -> None:
+    """The front end's first convolution takes its own width; 0 keeps the old shape (so older
+    checkpoints load), and every encoder passes the setting on."""
+    sub = Conv2dSubsampling(in_dim=20, out_dim=16, channels=8, first_channels=2)
+    assert sub.conv[0].out_channels == 2 and sub.conv[2].in_channels == 2 and sub.conv[2].out_channels == 8
+    assert sub(torch.randn(2, 30, 20)).shape == (2, subsampled_lengths(30), 16)
+    same = Conv2dSubsampling(in_dim=20, out_dim=16, channels=8)
+    assert same.conv[0].out_channels == 8
+    model = build_transducer(tiny_config(encoder=encoder, subsampling_channels=8, subsampling_first_channels=3))
+    assert model.encoder.subsampling.conv[0].out_channels == 3
+
+
+def test_init_blank_prob_puts_the_prior_in_every_output_bias() -> None:
+    model = build_transducer(tiny_config(aux_ctc=True, init_blank_prob=0.75))
+    for layer in (model.ctc_output, model.joiner.output_linear, model.simple_am_proj):
+        probs = layer.bias.softmax(dim=0)
+        assert abs(float(probs[model.blank_id]) - 0.75) < 1e-6
+        others = torch.cat([probs[: model.blank_id], probs[model.blank_id + 1:]])
+        assert torch.allclose(others, torch.full_like(others, 0.25 / (model.vocab_size - 1)))
+    # 0 keeps PyTorch's initialization (random biases: no prior).
+    plain = build_transducer(tiny_config(aux_ctc=True))
+    assert abs(float(plain.ctc_output.bias.softmax(0)[0]) - 0.75) > 0.1
+    with pytest.raises(ValueError, match="init_blank_prob"):
+        tiny_config(init_blank_prob=1.0)
+
+
 def test_subsampling_rejects_short_input() -> None:
     sub = Conv2dSubsampling(in_dim=20, out_dim=16, channels=4)
     with pytest.raises(ValueError):

@@ -26,7 +26,7 @@ def test_stages_0_to_3_then_rerun_skips(tmp_path):
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     data = tmp_path / "data"
     assert (tmp_path / "download" / "LibriSpeech" / "train-clean-100").is_dir()
-    for part in ("train-clean-100", "dev-clean", "test-clean"):
+    for part in ("train-clean-100", "dev-clean", "dev-other", "test-clean", "test-other"):
         assert (data / "manifests" / f"librispeech_supervisions_{part}.jsonl.gz").is_file()
         cuts = CutSet.from_file(data / "fbank" / f"librispeech_cuts_{part}.jsonl.gz")
         assert all(c.has_features and c.features.type == "kaldifeat-fbank" for c in cuts)
@@ -70,7 +70,11 @@ def test_smoke_run_of_the_readme_goes_through_stage_6(tmp_path):
     for model in ("teacher", "student_rnn_kd", "student_dnn_kd"):
         for method in ("greedy_search", "modified_beam_search", "fast_beam_search", "fast_beam_search_nbest_LG"):
             assert f"| {model} |" in table and f"| {method} (epoch 6, avg 1) |" in table, (model, method)
-            assert list((tmp_path / "exp" / model / method).glob("speakers-test-clean-*.txt")), (model, method)
+            for part in ("test-clean", "test-other"):
+                assert list((tmp_path / "exp" / model / method).glob(f"speakers-{part}-*.txt")), (model, method, part)
+    # The conditions side by side: one row per model and method, a column per part.
+    parts = ("dev-clean", "dev-other", "test-clean", "test-other")
+    assert "| model | params | method | " + " | ".join(f"{p} WER (%)" for p in parts) + " |" in table
 
 
 def test_students_side_by_side_report_a_failure_with_its_log(tmp_path):

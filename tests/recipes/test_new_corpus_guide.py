@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from distill.data.demo_corpus import DemoCorpusConfig
-from distill.data.kaldi_demo import generate_kaldi_demo
+from distill.synth.kaldi_demo import generate_kaldi_demo, tiny_config
 from tests.conftest import REPO_ROOT
 from tests.recipes.test_timit_recipe import TINY_CONFIGS
 
@@ -54,7 +53,7 @@ def recipe_copy():
 
 
 def test_guide_path_a_trains_distills_and_decodes(recipe_copy, tmp_path):
-    corpus_dir = generate_kaldi_demo(tmp_path / "download", DemoCorpusConfig.tiny(seed=5), num_jobs=2)
+    corpus_dir = generate_kaldi_demo(tmp_path / "download", tiny_config(seed=5), num_jobs=2)
     # Step 2, with the guide's values but this corpus's folder.
     step2 = dict(line.split("#")[0].strip().split("=", 1) for line in guide_block("2").strip().splitlines())
     assert set(step2) == {"corpus", "corpus_dir", "train_part", "dev_parts", "test_parts", "unit"}

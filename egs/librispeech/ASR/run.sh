@@ -18,12 +18,12 @@ exec "$DISTILL_ROOT/local/asr.sh" \
   --corpus librispeech \
   --corpus-subdir LibriSpeech \
   --train-part train-clean-100 \
-  --dev-parts dev-clean \
-  --test-parts test-clean \
+  --dev-parts "dev-clean dev-other" \
+  --test-parts "test-clean test-other" \
   --unit bpe \
   --vocab-size 500 \
   --speed-perturb true \
-  --demo-teacher-epochs 2 \
+  --demo-teacher-epochs 3 \
   --demo-student-epochs 2 \
   --demo-student-speed-perturb false \
   "$@"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import soundfile
 
-from distill.data.demo_corpus import BIBLE_COMMAND, WORDNET_DIR
-from distill.data.timit_demo import (
+from distill.synth.sentences import BIBLE_COMMAND, WORDNET_DIR
+from distill.synth.timit_demo import (
     DEV_PART,
     DEV_VARIANTS,
     FLITE_TO_TIMIT,
@@ -20,7 +20,7 @@ from distill.data.timit_demo import (
     TRAIN_PART,
     TRAIN_VARIANTS,
     VOICES,
-    Speaker,
+    TimitSpeaker,
     TimitDemoConfig,
     Utterance,
     generate_timit_demo,
@@ -210,7 +210,7 @@ def test_rerun_skips_resumes_and_refuses_other_settings(timit_dl_dir, tmp_path):
 
 
 def fake_utterance(segments, tempo=1.0, pad=(0.1, 0.2), words=("hi", "there"), counts=(2, 3)) -> Utterance:
-    speaker = Speaker("MKAL0", TRAIN_PART, "DR1", VOICES[0], 0, tempo)
+    speaker = TimitSpeaker("MKAL0", TRAIN_PART, VOICES[0], 0, tempo, region="DR1")
     return Utterance("SX3", speaker, "Hi, there.", words, counts, tuple(segments), pad)
 
 

@@ -5,7 +5,7 @@ time-aligned phone and word transcriptions on disk. ``flite`` is the one synthes
 reports the phones it spoke with their end times (``-psdur``), so the ``.PHN`` files agree
 exactly with what is heard: flite's own lexicon and letter-to-sound rules chose the phones,
 and its duration model placed them. Sentences are real public-domain English (the King James
-Bible and WordNet's examples, as in :mod:`distill.data.demo_corpus`), 4 to 14 words long.
+Bible and WordNet's examples, :mod:`distill.synth.sentences`), 4 to 14 words long.
 
 Layout written (what lhotse's ``prepare_timit(<out_dir>/TIMIT)`` reads)::
 
@@ -39,24 +39,23 @@ import functools
 import logging
 import random
 import re
-import shutil
 import subprocess
 import tempfile
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import soundfile
-from tqdm import tqdm
 
-from distill.data.demo_corpus import bible_verses, run_checked, wordnet_examples
 from distill.data.text_norm import normalize_transcript, speakable
+from distill.synth.render import check_tools, run_checked, run_parallel, sox_command
+from distill.synth.sentences import source_sentences
+from distill.synth.voices import Speaker, Voice
+from distill.utils.audio import SAMPLE_RATE
 from distill.utils.done_marker import is_done, mark_done
 from distill.utils.io import atomic_path, atomic_write_text
 
-SAMPLE_RATE = 16000
 CORPUS_NAME = "TIMIT"
 MARKER_NAME = "timit_demo"
 
@@ -109,26 +108,13 @@ FLITE_SILENCE = "pau"
 ID_PREFIXES: Dict[str, Tuple[str, int]] = {"wordnet": ("SX", 3), "bible": ("SI", 453)}
 
 
-@dataclass(frozen=True)
-class Voice:
-    """A flite voice.
-
-    Attributes:
-      name: flite's ``-voice`` name.
-      sex: "M" or "F": the first letter of every speaker id made from it.
-      letters: three upper-case letters for invented (training) speaker ids.
-    """
-
-    name: str
-    sex: str
-    letters: str
-
-
+# flite's four 16-kHz voices; a voice's sex is the first letter of every speaker id made from
+# it, and the first three letters of its name (upper case) make the invented training ids.
 VOICES: Tuple[Voice, ...] = (
-    Voice("kal16", "M", "KAL"),
-    Voice("awb", "M", "AWB"),
-    Voice("rms", "M", "RMS"),
-    Voice("slt", "F", "SLT"),
+    Voice("flite", "kal16", "M"),
+    Voice("flite", "awb", "M"),
+    Voice("flite", "rms", "M"),
+    Voice("flite", "slt", "F"),
 )
 
 # (pitch shift in cents, tempo factor) applied with sox; each makes another speaker of every
@@ -171,22 +157,16 @@ class TimitDemoConfig:
 
 
 @dataclass(frozen=True)
-class Speaker:
-    """One synthetic speaker.
+class TimitSpeaker(Speaker):
+    """A speaker of the TIMIT demo (:class:`~distill.synth.voices.Speaker`, whose ``id`` is
+    TIMIT-style, upper case: ``MKAL0``, ``FADG0``, the speaker's folder name, and whose
+    ``part`` is lhotse's ``TRAIN``, ``DEV`` or ``TEST``).
 
     Attributes:
-      id: the TIMIT-style id, upper case (``MKAL0``, ``FADG0``): the speaker's folder name.
-      part: lhotse's part, ``TRAIN``, ``DEV`` or ``TEST``.
       region: the dialect-region folder (``DR1`` .. ``DR8``).
-      voice / pitch_cents / tempo: how the speaker's audio is made.
     """
 
-    id: str
-    part: str
-    region: str
-    voice: Voice
-    pitch_cents: int
-    tempo: float
+    region: str = "DR1"
 
     @property
     def sex(self) -> str:
@@ -216,7 +196,7 @@ class Utterance:
     """
 
     id: str
-    speaker: Speaker
+    speaker: TimitSpeaker
     text: str
     words: Tuple[str, ...]
     word_phones: Tuple[int, ...]
@@ -257,7 +237,7 @@ def heldout_names() -> Tuple[List[str], List[str]]:
     return [s.upper() for s in dev], [s.upper() for s in test]
 
 
-def make_speakers() -> List[Speaker]:
+def make_speakers() -> List[TimitSpeaker]:
     """Every speaker of the corpus: each voice with each part's variants.
 
     Returns:
@@ -265,7 +245,7 @@ def make_speakers() -> List[Speaker]:
       test speakers, named in order from lhotse's lists with the voice's sex.
     """
     dev_names, test_names = heldout_names()
-    speakers: List[Speaker] = []
+    speakers: List[TimitSpeaker] = []
     for part, variants in ((TRAIN_PART, TRAIN_VARIANTS), (DEV_PART, DEV_VARIANTS), (TEST_PART, TEST_VARIANTS)):
         # Names by sex, consumed in list order so that they are fixed, not seed-dependent.
         names = {DEV_PART: dev_names, TEST_PART: test_names}.get(part, [])
@@ -275,13 +255,13 @@ def make_speakers() -> List[Speaker]:
         for index, (pitch, tempo) in enumerate(variants):
             for voice in VOICES:
                 if part == TRAIN_PART:
-                    spk_id = f"{voice.sex}{voice.letters}{index}"
+                    spk_id = f"{voice.sex}{voice.name[:3].upper()}{index}"
                     if spk_id in dev_names or spk_id in test_names:
                         raise ValueError(f"Invented training speaker {spk_id} is a real TIMIT test speaker")
                 else:
                     spk_id = next(pools[voice.sex])
                 region = f"DR{1 + len([s for s in speakers if s.part == part]) % NUM_REGIONS}"
-                speakers.append(Speaker(spk_id, part, region, voice, pitch, tempo))
+                speakers.append(TimitSpeaker(spk_id, part, voice, pitch, tempo, region=region))
     return speakers
 
 
@@ -334,14 +314,13 @@ def usable_sentences(min_words: int, max_words: int) -> Tuple[Tuple[str, str], .
     """
     seen = set()
     sentences: List[Tuple[str, str]] = []
-    for source, texts in (("bible", bible_verses()), ("wordnet", wordnet_examples())):
-        for raw in texts:
-            if not is_single_sentence(raw) or normalize_transcript(raw, min_words, max_words) is None:
-                continue
-            text = timit_text(raw)
-            if text.lower() not in seen:
-                seen.add(text.lower())
-                sentences.append((source, text))
+    for source, raw in source_sentences():
+        if not is_single_sentence(raw) or normalize_transcript(raw, min_words, max_words) is None:
+            continue
+        text = timit_text(raw)
+        if text.lower() not in seen:
+            seen.add(text.lower())
+            sentences.append((source, text))
     return tuple(sentences)
 
 
@@ -436,7 +415,7 @@ def word_phone_counts(text: str, segments: Sequence[Segment]) -> Optional[Tuple[
 # ----------------------------------------------------------------------------- the plan
 
 
-def utterance_pad(seed: int, speaker: Speaker, utt_id: str) -> Tuple[float, float]:
+def utterance_pad(seed: int, speaker: TimitSpeaker, utt_id: str) -> Tuple[float, float]:
     """Leading and trailing silence (seconds, 10 ms steps so that sox's ``pad`` argument and
     the .PHN times agree exactly), drawn from the seed per utterance."""
     rng = random.Random(f"{seed}-{speaker.id}-{utt_id}")
@@ -558,20 +537,6 @@ def format_rows(rows: Sequence[Row]) -> str:
 # ----------------------------------------------------------------------------- synthesis
 
 
-def sox_command(raw_wav: Path, wav: Path, utt: Utterance) -> List[str]:
-    """Resample to 16 kHz mono 16-bit WAV, apply the speaker's pitch/tempo, pad silence
-    (the same chain as demo_corpus.py's, so that the two corpora sound alike)."""
-    speaker = utt.speaker
-    cmd = ["sox", "-D", str(raw_wav), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", "-e", "signed-integer"]
-    cmd += ["-t", "wav", str(wav)]  # explicit: the atomic temporary file ends in .tmp.WAV
-    if speaker.pitch_cents:
-        cmd += ["pitch", str(speaker.pitch_cents)]
-    if speaker.tempo != 1.0:
-        cmd += ["tempo", "-s", str(speaker.tempo)]
-    cmd += ["gain", "-n", "-3", "pad", f"{utt.pad[0]:.2f}", f"{utt.pad[1]:.2f}", "rate", str(SAMPLE_RATE)]
-    return cmd
-
-
 def is_complete(utt: Utterance, corpus_root: Path) -> bool:
     """True when all four files of ``utt`` exist (each is written atomically, the WAV last)."""
     wav = utt.wav_path(corpus_root)
@@ -598,7 +563,8 @@ def synthesize(utt: Utterance, corpus_root: Path) -> int:
         # The WAV goes in place last: the transcriptions need its length, and a WAV on
         # disk then means the utterance is complete.
         with atomic_path(wav) as tmp_wav:
-            run_checked(sox_command(raw, tmp_wav, utt), utt.id)
+            # The type is explicit: the atomic temporary file ends in .tmp.WAV.
+            run_checked(sox_command(raw, tmp_wav, utt.speaker, utt.pad, file_type="wav"), utt.id)
             num_samples = soundfile.info(str(tmp_wav)).frames
             phones = phone_rows(utt, num_samples)
             atomic_write_text(wav.with_suffix(".PHN"), format_rows(phones))
@@ -615,7 +581,7 @@ def speakers_table(utterances: Sequence[Utterance], samples: Dict[str, int]) -> 
       utterances: the plan's utterances.
       samples: utterance id (unique in the corpus) -> WAV samples.
     """
-    minutes: Dict[Speaker, float] = defaultdict(float)
+    minutes: Dict[TimitSpeaker, float] = defaultdict(float)
     for utt in utterances:
         minutes[utt.speaker] += samples[utt.id] / SAMPLE_RATE / 60.0
     lines = ["; ID   SEX DR  PART  MINUTES  VOICE (flite voice, sox pitch cents, tempo)"]
@@ -627,15 +593,9 @@ def speakers_table(utterances: Sequence[Utterance], samples: Dict[str, int]) -> 
     return "\n".join(lines) + "\n"
 
 
-def check_tools() -> None:
+def check_flite() -> None:
     """Fail early, naming the Debian packages, when flite, its voices or sox are missing."""
-    needed = {"flite": "flite", "sox": "sox"}
-    missing = [pkg for tool, pkg in needed.items() if shutil.which(tool) is None]
-    if missing:
-        raise FileNotFoundError(
-            f"The TIMIT demo corpus needs Debian packages that are missing: {' '.join(missing)}. "
-            "Run tools/install.sh (as root) or apt-get install them."
-        )
+    check_tools({"flite": "flite", "sox": "sox"}, "TIMIT demo corpus")
     listed = subprocess.run(["flite", "-lv"], capture_output=True, text=True).stdout.split()
     absent = [v.name for v in VOICES if v.name not in listed]
     if absent:
@@ -663,7 +623,7 @@ def generate_timit_demo(out_dir: Path, config: Optional[TimitDemoConfig] = None,
     if is_done(corpus_root, MARKER_NAME, settings):
         logging.info(f"TIMIT demo corpus already complete in {corpus_root}: skipping")
         return corpus_root
-    check_tools()
+    check_flite()
     plan = plan_corpus(config)
     utterances = plan.utterances
     logging.info(
@@ -671,11 +631,8 @@ def generate_timit_demo(out_dir: Path, config: Optional[TimitDemoConfig] = None,
         f"(seed {config.seed}; train/dev/test about {config.train_minutes}/"
         f"{config.dev_minutes}/{config.test_minutes} min; {len(plan.dropped)} sentences dropped)"
     )
-    samples: Dict[str, int] = {}
-    with ThreadPoolExecutor(num_jobs) as pool:
-        jobs = pool.map(lambda u: (u, synthesize(u, corpus_root)), utterances)
-        for utt, num_samples in tqdm(jobs, total=len(utterances), desc="synthesizing", unit="utt"):
-            samples[utt.id] = num_samples
+    lengths = run_parallel(lambda u: synthesize(u, corpus_root), utterances, num_jobs)
+    samples = {utt.id: num_samples for utt, num_samples in zip(utterances, lengths)}
     atomic_write_text(corpus_root / "SPEAKERS.TXT", speakers_table(utterances, samples))
     for part in (TRAIN_PART, DEV_PART, TEST_PART):
         part_utts = [u for u in utterances if u.speaker.part == part]

@@ -2,7 +2,7 @@
 a recipe to a new corpus (docs/new_corpus.md, egs/kaldi_demo/ASR).
 
 It is the LibriSpeech demo corpus's speech (same sentences, voices and synthesis, see
-:mod:`distill.data.demo_corpus`) laid out the way a Kaldi user's corpus usually is: long
+:mod:`distill.synth.librispeech_demo`) laid out the way a Kaldi user's corpus usually is: long
 recordings (one per speaker and chapter, the utterances joined with short pauses) cut into
 utterances by a ``segments`` file, and ``wav.scp`` entries of both kinds, plain paths and
 piped commands. Written::
@@ -13,12 +13,14 @@ piped commands. Written::
     <out_dir>/kaldi_demo/data/<part>/text                <utt> <WORDS>
     <out_dir>/kaldi_demo/data/<part>/utt2spk, spk2utt
 
-with parts ``train``, ``dev`` and ``test`` (disjoint voices, as in the LibriSpeech demo), all
+with parts ``train``, ``dev`` and ``test`` (the LibriSpeech demo's training part and its "other"
+condition: dev and test voices never heard in training), all
 files sorted by their first field in byte order, as Kaldi requires. Every other recording's
 ``wav.scp`` entry is a ``sox ... |`` pipe, so both kinds are exercised.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import tempfile
@@ -29,29 +31,35 @@ from typing import Dict, List, Optional, Tuple
 
 import soundfile
 
-from distill.data.demo_corpus import (
-    DEV_PART,
-    TEST_PART,
+from distill.synth.librispeech_demo import (
+    DEV_OTHER,
+    TEST_OTHER,
+    TOOLS,
     TRAIN_PART,
     DemoCorpusConfig,
     Utterance,
-    check_tools,
     plan_corpus,
-    run_checked,
     synthesize,
     voice_plan,
 )
+from distill.synth.render import check_tools, run_checked, run_parallel
+from distill.utils.audio import SAMPLE_RATE
 from distill.utils.done_marker import is_done, mark_done
 from distill.utils.io import atomic_path, atomic_write_text
 
 CORPUS_NAME = "kaldi_demo"
-KALDI_PARTS = {TRAIN_PART: "train", DEV_PART: "dev", TEST_PART: "test"}
+KALDI_PARTS = {TRAIN_PART: "train", DEV_OTHER: "dev", TEST_OTHER: "test"}
 PAUSE_SECONDS = 0.3  # silence between the utterances of a recording
 
 
 def small_config(seed: int = 13) -> DemoCorpusConfig:
     """The worked example's default size: about 20 minutes of training audio."""
-    return DemoCorpusConfig(seed=seed, train_minutes=20.0, dev_minutes=3.0, test_minutes=3.0)
+    return DemoCorpusConfig(seed=seed, train_minutes=20.0, dev_minutes=3.0, test_minutes=3.0, conditions=("other",))
+
+
+def tiny_config(seed: int = 13) -> DemoCorpusConfig:
+    """About two minutes, for tests and smoke runs."""
+    return dataclasses.replace(DemoCorpusConfig.tiny(seed), conditions=("other",))
 
 
 def recording_id(utt: Utterance) -> str:
@@ -67,7 +75,7 @@ def join_recording(pieces: List[Path], out: Path) -> List[Tuple[float, float]]:
         start += duration + PAUSE_SECONDS
     with tempfile.TemporaryDirectory(prefix="kaldi-demo-") as tmp:
         pause = Path(tmp) / "pause.flac"
-        run_checked(["sox", "-n", "-r", "16000", "-c", "1", "-b", "16", str(pause), "trim", "0", str(PAUSE_SECONDS)], out.name)
+        run_checked(["sox", "-n", "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(pause), "trim", "0", str(PAUSE_SECONDS)], out.name)
         inputs: List[str] = []
         for i, piece in enumerate(pieces):
             inputs += ([str(pause)] if i else []) + [str(piece)]
@@ -97,28 +105,28 @@ def generate_kaldi_demo(out_dir: Path, config: Optional[DemoCorpusConfig] = None
       out_dir:
         The download directory; the corpus goes to ``out_dir/kaldi_demo``.
       config:
-        Sizes and seed (default :func:`small_config`; ``DemoCorpusConfig.tiny()`` for tests).
+        Sizes and seed (default :func:`small_config`; :func:`tiny_config` for tests); its
+        conditions must be ``("other",)``: the Kaldi layout has one dev and one test part.
       num_jobs:
         Utterances synthesized in parallel.
     Returns:
       The directory holding the Kaldi data dirs ``train``, ``dev`` and ``test``. A completed
       corpus with the same settings is not made again.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     config = config or small_config()
+    if config.conditions != ("other",):
+        raise ValueError(f"The Kaldi demo corpus has one held-out condition, conditions=('other',); got {config.conditions}")
     root = Path(out_dir) / CORPUS_NAME
     data_dir = root / "data"
-    settings = {"generator": "distill.data.kaldi_demo", **asdict(config), "voices": voice_plan(), "pause": PAUSE_SECONDS}
+    settings = {"generator": "distill.data.kaldi_demo", **asdict(config), "voices": voice_plan(config), "pause": PAUSE_SECONDS}
     if is_done(root, CORPUS_NAME, settings):
         logging.info(f"Kaldi demo corpus already complete in {root}: skipping")
         return data_dir
-    check_tools()
+    check_tools(TOOLS, "Kaldi demo corpus")
     utterances = plan_corpus(config)
     scratch = root / "utterances"  # the synthesized utterances, joined into recordings below
     logging.info(f"Synthesizing {len(utterances)} utterances for the Kaldi-format demo corpus in {root}")
-    with ThreadPoolExecutor(num_jobs) as pool:
-        list(pool.map(lambda u: synthesize(u, scratch, config.seed), utterances))
+    run_parallel(lambda u: synthesize(u, scratch, config.seed), utterances, num_jobs)
 
     by_recording: Dict[str, List[Utterance]] = defaultdict(list)
     for utt in utterances:

@@ -7,7 +7,7 @@ import pytest
 import soundfile
 from lhotse import load_manifest
 
-from distill.data.reread import parse_voice, reread_cuts
+from distill.synth.reread import parse_voice, reread_cuts
 
 
 def test_parse_voice_accepts_labels_and_names_the_fix():
@@ -39,7 +39,7 @@ def test_reread_reads_the_same_sentences_with_each_voice(tiny_data_dir, tmp_path
 
 def test_piper_voice_reads_aloud(tmp_path):
     """The neural voice that a package ships: loaded once, speech of a plausible length."""
-    from distill.data.demo_corpus import piper_read, piper_voice
+    from distill.synth.render import piper_read, piper_voice
 
     wav = tmp_path / "joe.wav"
     piper_read("joe", "the eagle makes her nest on high", wav)

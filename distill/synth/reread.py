@@ -20,8 +20,9 @@ from typing import List, Sequence
 from lhotse import CutSet, Recording, SupervisionSegment
 from lhotse.cut import MonoCut
 
-from distill.data.demo_corpus import Speaker, Utterance, parse_voice_label, synthesize
 from distill.data.features import make_extractor
+from distill.synth.librispeech_demo import Utterance, synthesize
+from distill.synth.voices import Speaker, parse_voice_label
 from distill.utils.io import atomic_path
 
 # Speaker ids of re-read audio: apart from the corpus's (train 1000+, dev 2000+, test 3000+).
@@ -35,7 +36,7 @@ def parse_voice(spec: str, speaker_id: int) -> Speaker:
         raise ValueError(f"Voice {spec!r}: expected engine:name[,pitch_cents,tempo], e.g. flite:awb,250,1.08")
     voice = parse_voice_label(label)
     pitch, tempo = (int(fields[0]), float(fields[1])) if fields else (0, 1.0)
-    return Speaker(speaker_id, "reread", voice, pitch, tempo)
+    return Speaker(str(speaker_id), "reread", voice, pitch, tempo)
 
 
 def reread_cuts(cuts: CutSet, voices: Sequence[str], out_dir: Path, every: int = 1, seed: int = 1) -> Path:

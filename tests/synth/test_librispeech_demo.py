@@ -1,33 +1,42 @@
-"""The synthesized demo corpus: layout, transcripts, audio, determinism, disjoint voices."""
+"""The synthesized LibriSpeech demo corpus: layout, transcripts, audio, determinism, the clean
+and other conditions (disjoint speakers and sentences, the voices each may use)."""
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 from pathlib import Path
 
 import pytest
 import soundfile
 
-from distill.data.demo_corpus import (
-    DEV_PART,
-    DEV_VOICES,
-    TEST_PART,
-    TEST_VOICES,
+from distill.synth.librispeech_demo import (
+    ALL_PARTS,
+    CLEAN_VARIANTS,
+    CONDITIONS,
+    DEV_CLEAN,
+    DEV_OTHER,
+    OTHER_VOICES,
+    TEST_CLEAN,
+    TEST_OTHER,
     TRAIN_PART,
     TRAIN_VARIANTS,
     TRAIN_VOICES,
     DemoCorpusConfig,
-    closed_vocabulary,
     estimated_seconds,
     generate_demo_corpus,
-    is_natural,
     plan_corpus,
+    remove_stale_files,
     sentence_pool,
+    train_variants,
     voice_plan,
 )
+from distill.synth.sentences import closed_vocabulary
+from distill.synth.voices import is_natural
 from distill.data.text_norm import normalize_transcript, speakable
 
-PARTS = (TRAIN_PART, DEV_PART, TEST_PART)
+PARTS = ALL_PARTS
+HELDOUT = (DEV_CLEAN, TEST_CLEAN, DEV_OTHER, TEST_OTHER)
 
 
 def read_transcripts(corpus: Path, part: str) -> dict:
@@ -51,36 +60,117 @@ def test_layout_and_audio(tiny_corpus_dl_dir):
             info = soundfile.info(str(chapter_dir / f"{utt}.flac"))
             assert info.samplerate == 16000 and info.channels == 1
             assert 0.5 < info.duration < 20.0
-    assert (corpus / "SPEAKERS.TXT").is_file()
+    speakers_txt = (corpus / "SPEAKERS.TXT").read_text()
+    for part in PARTS:
+        assert f"| {part:<16}|" in speakers_txt
 
 
-def test_parts_have_disjoint_speakers_and_voices():
-    plan = plan_corpus(DemoCorpusConfig.tiny())
-    voices = {part: {u.speaker.voice for u in plan if u.speaker.part == part} for part in PARTS}
-    speakers = {part: {u.speaker.id for u in plan if u.speaker.part == part} for part in PARTS}
-    for a in PARTS:
-        for b in PARTS:
-            if a < b:
-                assert not voices[a] & voices[b]
-                assert not speakers[a] & speakers[b]
-    # No sentence is spoken in two parts.
-    texts = {part: {u.transcript for u in plan if u.speaker.part == part} for part in PARTS}
-    assert not texts[TRAIN_PART] & texts[TEST_PART]
+def by_part(plan, what):
+    return {part: {what(u) for u in plan if u.speaker.part == part} for part in PARTS}
 
 
-def test_heldout_espeak_voices_share_no_accent_or_variant_with_training():
+def test_parts_have_disjoint_speakers_and_sentences():
+    plan = plan_corpus(DemoCorpusConfig(train_minutes=20.0, dev_minutes=2.0, test_minutes=2.0))
+    speakers = by_part(plan, lambda u: u.speaker.id)
+    texts = by_part(plan, lambda u: u.transcript)
+    for i, a in enumerate(PARTS):
+        assert speakers[a] and texts[a], a
+        for b in PARTS[i + 1:]:
+            assert not speakers[a] & speakers[b], (a, b)
+            assert not texts[a] & texts[b], (a, b)
+    assert len({u.id for u in plan}) == len(plan)
+
+
+def test_clean_speakers_are_new_variants_of_training_voices():
+    plan = plan_corpus(DemoCorpusConfig(train_minutes=20.0, dev_minutes=8.0, test_minutes=8.0))
+    train = {(u.speaker.voice, u.speaker.variant) for u in plan if u.speaker.part == TRAIN_PART}
+    train_voices = {voice for voice, _ in train}
+    for part in (DEV_CLEAN, TEST_CLEAN):
+        clean = {(u.speaker.voice, u.speaker.variant) for u in plan if u.speaker.part == part}
+        assert {voice for voice, _ in clean} == set(TRAIN_VOICES)  # every training voice, 8 min suffice
+        assert {voice for voice, _ in clean} <= train_voices
+        assert not clean & train  # no (voice, variant) of training
+        assert {variant for _, variant in clean} == set(CLEAN_VARIANTS[part])
+    assert not set(CLEAN_VARIANTS[DEV_CLEAN]) & set(CLEAN_VARIANTS[TEST_CLEAN])
+
+
+@pytest.mark.parametrize("part", [DEV_CLEAN, TEST_CLEAN])
+def test_clean_variants_stay_away_from_speed_perturbed_training_speakers(part):
+    """Stage 2's 0.9x/1.1x copies move a training speaker's pitch and tempo together; a clean
+    speaker must not be one of them: >= 60 cents or >= 4% tempo from every such variant."""
+    for voice in TRAIN_VOICES:
+        for pitch, tempo in CLEAN_VARIANTS[part]:
+            for train_pitch, train_tempo in train_variants(voice):
+                for speed in (0.9, 1.0, 1.1):
+                    near_pitch = abs(pitch - (train_pitch + 1200 * math.log2(speed))) < 60
+                    near_tempo = abs(tempo / (train_tempo * speed) - 1) < 0.04
+                    assert not (near_pitch and near_tempo), (voice, (pitch, tempo), (train_pitch, train_tempo), speed)
+
+
+def test_other_voices_are_never_heard_in_training():
     def accent_and_variant(name: str):
         accent, _, variant = name.partition("+")
         return accent, variant
 
     train = [accent_and_variant(v.name) for v in TRAIN_VOICES if v.engine == "espeak"]
-    for voice in DEV_VOICES + TEST_VOICES:
-        if voice.engine == "espeak":
-            accent, variant = accent_and_variant(voice.name)
-            assert all(accent != a and variant != v for a, v in train), voice
-    # The default corpus has many more training speakers than held-out ones.
+    for part in (DEV_OTHER, TEST_OTHER):
+        for voice in OTHER_VOICES[part]:
+            assert voice not in TRAIN_VOICES
+            if voice.engine == "espeak":
+                accent, variant = accent_and_variant(voice.name)
+                assert all(accent != a and variant != v for a, v in train), voice
+    assert not set(OTHER_VOICES[DEV_OTHER]) & set(OTHER_VOICES[TEST_OTHER])
     plan = voice_plan()
-    assert len(plan[TRAIN_PART]) == 66 and len(plan[DEV_PART]) == len(plan[TEST_PART]) == 4
+    assert len(plan[TRAIN_PART]) == 66 and len(plan[DEV_CLEAN]) == len(plan[TEST_CLEAN]) == len(TRAIN_VOICES)
+    assert len(plan[DEV_OTHER]) == len(plan[TEST_OTHER]) == 4
+
+
+def test_conditions_choose_the_parts_and_keep_the_others_unchanged():
+    small = dict(train_minutes=20.0, dev_minutes=2.0, test_minutes=2.0)
+    both = plan_corpus(DemoCorpusConfig(**small))
+    other = plan_corpus(DemoCorpusConfig(**small, conditions=("other",)))
+    assert {u.speaker.part for u in other} == {TRAIN_PART, DEV_OTHER, TEST_OTHER}
+    # Training and the other condition come first from the pool: the same with or without clean.
+    assert [(u.id, u.transcript) for u in other] == [(u.id, u.transcript) for u in both if u.speaker.part in
+                                                     (TRAIN_PART, DEV_OTHER, TEST_OTHER)]
+    assert DemoCorpusConfig(conditions=("clean",)).parts == (TRAIN_PART, DEV_CLEAN, TEST_CLEAN)
+    assert set(CONDITIONS) == {"clean", "other"}
+    with pytest.raises(ValueError, match="conditions"):
+        DemoCorpusConfig(conditions=("noisy",))
+
+
+def test_lhotse_reads_every_part_as_librispeech(tiny_corpus_dl_dir, tmp_path):
+    """lhotse's own prepare_librispeech reads the folder: five parts, the planned speakers."""
+    from lhotse.recipes import prepare_librispeech
+
+    corpus = tiny_corpus_dl_dir / "LibriSpeech"
+    manifests = prepare_librispeech(corpus, dataset_parts=list(PARTS), output_dir=None)
+    assert set(manifests) == set(PARTS)
+    plan = plan_corpus(DemoCorpusConfig.tiny(seed=7))
+    for part in PARTS:
+        sups = manifests[part]["supervisions"]
+        planned = {u.id: u for u in plan if u.speaker.part == part}
+        assert {s.id for s in sups} == set(planned)
+        for sup in sups:
+            assert sup.text == planned[sup.id].transcript and sup.speaker == planned[sup.id].speaker.id
+
+
+def test_stale_files_of_another_plan_are_removed_and_a_foreign_corpus_is_refused(tmp_path):
+    config = DemoCorpusConfig.tiny(seed=3)
+    plan = plan_corpus(config)
+    root = tmp_path / "LibriSpeech"
+    stale = root / DEV_CLEAN / "2000" / "10" / "2000-10-0000.flac"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
+    with pytest.raises(ValueError, match="another --dl-dir"):
+        remove_stale_files(root, plan, PARTS)  # not made by the generator: nothing deleted
+    assert stale.is_file()
+    (root / ".demo_corpus.started").write_text("{}")
+    kept = plan[0].flac_path(root)
+    kept.parent.mkdir(parents=True)
+    kept.write_bytes(b"planned")
+    assert remove_stale_files(root, plan, PARTS) == 1
+    assert not stale.exists() and kept.is_file()
 
 
 def test_same_seed_same_corpus(tmp_path, tiny_corpus_dl_dir):
@@ -149,7 +239,7 @@ def test_natural_share_changes_who_reads_training_sentences_and_nothing_else():
 
     assert 0.2 < natural_audio_share(even) < 0.35  # 18 natural speakers of 66
     assert abs(natural_audio_share(balanced) - 0.6) < 0.03
-    # Dev and test are the same utterances; training holds the same sentences.
+    # The held-out parts are the same utterances; training holds the same sentences.
     heldout = [(u.id, u.transcript, u.speaker) for u in even if u.speaker.part != TRAIN_PART]
     assert heldout == [(u.id, u.transcript, u.speaker) for u in balanced if u.speaker.part != TRAIN_PART]
     train_texts = sorted(u.transcript for u in even if u.speaker.part == TRAIN_PART)
@@ -168,14 +258,14 @@ def test_extra_train_voices_join_training_only_and_refuse_heldout_voices():
     joe = [u for u in extra if u.speaker.voice.label == "piper:joe"]
     assert joe and {u.speaker.part for u in joe} == {TRAIN_PART}
     assert len({u.speaker.id for u in joe}) == len(TRAIN_VARIANTS)  # the natural voices' variants
-    for part in ("dev-clean", "test-clean"):
+    for part in HELDOUT:
         assert [(u.id, u.transcript) for u in base if u.speaker.part == part] == \
             [(u.id, u.transcript) for u in extra if u.speaker.part == part]
     assert sorted(u.transcript for u in base if u.speaker.part == TRAIN_PART) == \
         sorted(u.transcript for u in extra if u.speaker.part == TRAIN_PART)
     plan = voice_plan(DemoCorpusConfig(extra_train_voices=("piper:joe",)))
     assert any(v.startswith("piper:joe") for v in plan[TRAIN_PART]) and plan != voice_plan()
-    for bad, message in (("flite:rms", "dev/test voice"), ("flite:awb", "repeat"), ("piper:nobody", "Unknown piper"),
+    for bad, message in (("flite:rms", "held-out voice"), ("flite:awb", "repeat"), ("piper:nobody", "Unknown piper"),
                          ("mbrola:us1", "engine:name")):
         with pytest.raises(ValueError, match=message):
             DemoCorpusConfig(extra_train_voices=(bad,))
