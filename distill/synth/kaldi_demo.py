@@ -118,6 +118,7 @@ def generate_kaldi_demo(out_dir: Path, config: Optional[DemoCorpusConfig] = None
         raise ValueError(f"The Kaldi demo corpus has one held-out condition, conditions=('other',); got {config.conditions}")
     root = Path(out_dir) / CORPUS_NAME
     data_dir = root / "data"
+    # The generator name predates the move to distill/synth: kept, so that corpora made before it stay valid.
     settings = {"generator": "distill.data.kaldi_demo", **asdict(config), "voices": voice_plan(config), "pause": PAUSE_SECONDS}
     if is_done(root, CORPUS_NAME, settings):
         logging.info(f"Kaldi demo corpus already complete in {root}: skipping")

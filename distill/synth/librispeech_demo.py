@@ -451,8 +451,8 @@ def generate_demo_corpus(out_dir: Path, config: Optional[DemoCorpusConfig] = Non
         logging.info(f"Removed {stale} files of an earlier corpus that the plan does not hold")
     logging.info(
         f"Synthesizing {len(utterances)} utterances into {corpus_root} with {num_jobs} jobs "
-        f"(seed {config.seed}; train about {config.train_minutes} min, each of {', '.join(config.parts[1:])} "
-        f"about {config.dev_minutes}/{config.test_minutes} min (dev/test))"
+        f"(seed {config.seed}; train about {config.train_minutes} min; each dev part about {config.dev_minutes} min, "
+        f"each test part about {config.test_minutes} min: {', '.join(config.parts[1:])})"
     )
     lengths = run_parallel(lambda u: synthesize(u, corpus_root, config.seed), utterances, num_jobs)
     durations = {utt.id: seconds for utt, seconds in zip(utterances, lengths)}

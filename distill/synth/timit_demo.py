@@ -619,6 +619,7 @@ def generate_timit_demo(out_dir: Path, config: Optional[TimitDemoConfig] = None,
     """
     config = config or TimitDemoConfig()
     corpus_root = Path(out_dir) / CORPUS_NAME
+    # The generator name predates the move to distill/synth: kept, so that corpora made before it stay valid.
     settings = {"generator": "distill.data.timit_demo", **asdict(config), "speakers": speaker_plan()}
     if is_done(corpus_root, MARKER_NAME, settings):
         logging.info(f"TIMIT demo corpus already complete in {corpus_root}: skipping")
