@@ -55,18 +55,16 @@ def main() -> None:
         raise SystemExit(f"No decoding summaries (*/summary-*.json) in {' '.join(map(str, args.exp_dirs))}: run local/decode.py first")
     text = ""
     parts = sorted(tables)  # dev before test, clean before other (LibriSpeech's names sort so)
+    means = {part: mean_over_seeds(tables[part]) for part in parts}  # non-empty: runs of several seeds
     if len(parts) > 1:
         error_name = error_names[parts[0]]
         text += f"### {error_name} by part\n\n{side_by_side_table({p: tables[p] for p in parts}, error_name)}\n"
-        means = {part: mean_over_seeds(tables[part]) for part in parts}
         if any(means.values()):
             text += f"{error_name} by part, mean over seeds:\n\n{side_by_side_table(means, error_name)}\n"
     for part in parts:
-        rows = tables[part]
-        text += f"### {part}\n\n{results_table(rows, error_names[part])}\n"
-        means = mean_over_seeds(rows)
-        if means:  # student runs of several seeds (stage 5's --student-seeds)
-            text += f"{part}, mean over seeds:\n\n{results_table(means, error_names[part])}\n"
+        text += f"### {part}\n\n{results_table(tables[part], error_names[part])}\n"
+        if means[part]:  # student runs of several seeds (stage 5's --student-seeds)
+            text += f"{part}, mean over seeds:\n\n{results_table(means[part], error_names[part])}\n"
     atomic_write_text(args.out, text)
     print(text, end="")
 

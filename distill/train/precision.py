@@ -50,9 +50,10 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 
 def prepare_cpu_for(precision: str) -> None:
-    """Let oneDNN use AMX for bfloat16 on a CPU that has it. Call it before the first matmul
-    of the process: oneDNN reads the setting once. A value the user set is kept."""
-    if precision in ("bfloat16", "auto") and cpu_has_amx():
+    """Let oneDNN use AMX for a resolved ``precision`` of bfloat16 on a CPU that has it. Call it
+    before the first matmul of the process: oneDNN reads the setting once. A value the user set
+    is kept."""
+    if precision == "bfloat16" and cpu_has_amx():
         os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_AMX")
 
 
