@@ -5,18 +5,20 @@ cost of distillation in a student training step, measured in one run.
 For B=8 utterances of T=250 encoder frames (10 s of audio), V=500 and U in {25, 50, 100}:
   - time and peak memory of the distillation loss (forward + backward into the student's
     encoder/predictor outputs) on k2's pruned lattice (s_range=5) and on the full lattice;
-  - the time of one student training step with distillation (teacher forward included)
-    and of one plain student step, at U=50.
+  - one student training step at U=50 (the RNN student, its config's kd settings): plain;
+    with distillation, teacher forward included; and with distillation with the teacher's
+    output given (the loss's own cost, which must stay at most 1.3x a plain step).
 Peak memory is the growth of the process's peak RSS while the loss runs, measured in a fresh
 subprocess per case (CPU), or ``torch.cuda.max_memory_allocated`` on CUDA.
 
 Usage:
-  python benchmarks/kd_loss.py [--device cpu] [--repeats 3] [--threads 2]
-Prints a table and, at the end, one line of ratios.
+  python benchmarks/kd_loss.py [--device cpu] [--repeats 3] [--threads 2] [--batch 8] [--frames 250]
+Prints a table and, at the end, one line of ratios (tests/benchmarks/test_kd_loss.py runs it small).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import resource
 import subprocess
@@ -106,22 +108,31 @@ def measure_loss(U: int, variant: str, device_name: str, repeats: int, threads: 
 
 
 def measure_steps(device_name: str, repeats: int, threads: int) -> dict:
-    """One optimizer step of the student with and without distillation, U=50."""
+    """One optimizer step of the student: plain, distilled, and distilled with the teacher's
+    output precomputed (the distillation loss's own cost), U=50."""
     torch.set_num_threads(threads)
     device = torch.device(device_name)
     torch.manual_seed(0)
     teacher, student = build(CONF / "teacher.yaml", device).eval(), build(CONF / "student_rnn.yaml", device)
     optimizer = torch.optim.AdamW(student.parameters(), lr=1e-4)
     x, x_lens, y = make_batch(50, device)
-    loss_config, kd_config = LossConfig(prune_range=5, model_warm_step=0), KdConfig(teacher_exp_dir="-", temperature=2.0)
+    loss_config = LossConfig(prune_range=5, model_warm_step=0)
+    kd_config = dataclasses.replace(load_config([CONF / "student_rnn.yaml"]).kd, teacher_exp_dir="-")
+    with torch.no_grad():
+        t_out_given = teacher(x, x_lens, y, loss_config)
 
-    def step(with_kd: bool) -> None:
-        out = student(x, x_lens, y, loss_config)
-        loss = combine_losses(out, loss_config, 10_000)
-        if with_kd:
+    def step(variant: str) -> None:
+        t_out = None
+        if variant == "kd":
             with torch.no_grad():
                 t_out = teacher(x, x_lens, y, loss_config)
-            loss = loss + pruned_lattice_kd(t_out, student, out, kd_config)
+        elif variant == "kd_loss":
+            t_out = t_out_given
+        shared = t_out is not None and kd_config.bounds == "teacher"
+        out = student(x, x_lens, y, loss_config, prune_ranges=t_out.ranges if shared else None)
+        loss = combine_losses(out, loss_config, 10_000)
+        if t_out is not None:
+            loss = loss + kd_config.scale * pruned_lattice_kd(t_out, student, out, kd_config)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -129,14 +140,14 @@ def measure_steps(device_name: str, repeats: int, threads: int) -> dict:
             torch.cuda.synchronize()
 
     result = {}
-    for name, with_kd in (("plain", False), ("kd", True)):
-        step(with_kd)
+    for variant in ("plain", "kd", "kd_loss"):
+        step(variant)
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
-            step(with_kd)
+            step(variant)
             times.append(time.perf_counter() - start)
-        result[name] = min(times)
+        result[variant] = min(times)
     return result
 
 
@@ -146,15 +157,20 @@ def in_subprocess(args: list) -> dict:
 
 
 def main() -> None:
+    global B, T_FRAMES
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--labels", type=int, nargs="+", default=[25, 50, 100])
+    parser.add_argument("--batch", type=int, default=8, help="utterances per batch")
+    parser.add_argument("--frames", type=int, default=250, help="encoder frames per utterance")
     parser.add_argument("--_case", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--_steps", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    common = ["--device", args.device, "--repeats", str(args.repeats), "--threads", str(args.threads)]
+    B, T_FRAMES = args.batch, args.frames
+    common = ["--device", args.device, "--repeats", str(args.repeats), "--threads", str(args.threads),
+              "--batch", str(B), "--frames", str(T_FRAMES)]
     if args._case:
         print(json.dumps(measure_loss(int(args._case[0]), args._case[1], args.device, args.repeats, args.threads)))
         return
@@ -175,10 +191,13 @@ def main() -> None:
               f"{pruned['peak'] / 2**20:10.1f} {full['peak'] / 2**20:10.1f} {m_ratio:9.3f}")
     steps = in_subprocess(["--_steps", *common])
     step_ratio = steps["kd"] / steps["plain"]
-    print(f"student step at U=50: plain {steps['plain'] * 1e3:.0f} ms, with distillation (teacher forward "
-          f"included) {steps['kd'] * 1e3:.0f} ms")
+    loss_ratio = steps["kd_loss"] / steps["plain"]
+    print(f"student step at U=50: plain {steps['plain'] * 1e3:.0f} ms; with distillation {steps['kd'] * 1e3:.0f} ms "
+          f"(teacher forward included), {steps['kd_loss'] * 1e3:.0f} ms (teacher output given: the loss's own cost, "
+          f"goal <= 1.3x plain)")
     parts = [f"U={U}: time {t:.3f} mem {m:.3f}" for U, (t, m) in ratios.items()]
-    print("RATIOS pruned/full " + "; ".join(parts) + f" | kd-step/plain-step {step_ratio:.2f}")
+    print("RATIOS pruned/full " + "; ".join(parts) + f" | kd-step/plain-step {step_ratio:.2f}"
+          f" | kd-loss-step/plain-step {loss_ratio:.2f}")
 
 
 if __name__ == "__main__":

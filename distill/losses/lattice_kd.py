@@ -19,26 +19,47 @@ matching the student there wastes capacity. So:
    weighted by the teacher's node occupancy, summed over nodes. The trainer divides every
    loss by the number of frames, so the term is normalized per frame.
 
-Options: uniform weights instead of occupancies (ablation: every kept valid node of a frame
-gets ``1 / (number of valid kept nodes at that frame)``); the collapsed distributions of
-Panchapagesan et al. (2021) over {correct next label, blank, rest} instead of the full
-vocabulary; tau; and the weight of this term against the student's own pruned loss.
+Options (the ``kd`` section, :class:`KdConfig`), each an ablation of RESULTS.md:
+
+* ``weighting``: the occupancies of step 1 (``occupancy``, from the smoothed lattice, whose
+  joiner is a sum of two linear projections), the occupancies of the teacher's real joiner on
+  its pruned lattice (``pruned_occupancy``: ``k2.get_rnnt_logprobs_pruned`` on the teacher's
+  logits, then ``k2.mutual_information_recursion(..., return_grad=True)``; alignments leaving
+  the kept region have probability 0), or ``uniform`` (every kept valid node of a frame gets
+  ``1 / (number of valid kept nodes at that frame)``).
+* ``bounds``: the student's own pruned RNN-T loss on its own pruning bounds (``own``, k2's
+  recipe) or on the teacher's (``teacher``: shared bounds, as in the pruned-transducer
+  distillation work of 2025); with shared bounds the student's joiner runs once, on the
+  nodes both terms use.
+* ``distribution``: the full vocabulary, or the collapsed distribution of Panchapagesan et
+  al. (2021) over {correct next label, blank, rest}; and ``temperature``, tau.
+* ``teacher_input``: the teacher sees the student's (SpecAugment-ed) features, or the
+  clean ones (the trainer passes both; see :mod:`distill.train.losses`).
+* ``nbest``: sequence-level distillation (:func:`nbest_targets`): the student is also
+  trained with its pruned transducer loss on the teacher's ``nbest`` best hypotheses from
+  modified beam search, each weighted by its posterior within the n-best.
 
 Padding frames (t >= T_b) and positions beyond an utterance's labels (u > U_b) get weight 0.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Tuple
+from typing import List, Optional, Tuple
 
 import k2
 import torch
 import torch.nn.functional as F
 
+from distill.decode.beam_search import modified_beam_search_nbest
+from distill.models.config import LossConfig
+
 from distill.models.transducer import Transducer, TransducerLossOutput
 
-WEIGHTINGS = ("occupancy", "uniform")
+WEIGHTINGS = ("occupancy", "pruned_occupancy", "uniform")
 DISTRIBUTIONS = ("full", "collapsed")
+BOUNDS = ("own", "teacher")
+TEACHER_INPUTS = ("augmented", "clean")
 
 
 @dataclass
@@ -52,8 +73,15 @@ class KdConfig:
       teacher_avg: average the teacher over this many epochs ending at ``teacher_epoch``.
       scale: weight of the distillation term added to the student's own pruned loss.
       temperature: tau, softening both distributions.
-      weighting: "occupancy" (the teacher's node posteriors) or "uniform" (ablation).
+      weighting: "occupancy" (the teacher's node posteriors on its smoothed lattice),
+        "pruned_occupancy" (on its real joiner's pruned lattice) or "uniform" (ablation).
       distribution: "full" (whole vocabulary) or "collapsed" ({label, blank, rest}).
+      bounds: the student's own pruned loss on its "own" pruning bounds or the "teacher"'s.
+      teacher_input: the teacher sees the "augmented" features the student sees, or the
+        "clean" ones (before SpecAugment).
+      nbest: sequence-level distillation on the teacher's ``nbest`` best hypotheses (0: off).
+      nbest_scale: weight of the sequence-level term.
+      nbest_beam: the beam of the teacher's modified beam search (>= ``nbest``).
       during_ctc_warmup: distill during the student's CTC warm-up (``loss.ctc_warm_step``)
         too. Off by default: the distillation term supervises the transducer lattice, so it
         joins when the transducer losses do. From the first batch, on the TIMIT demo, it
@@ -67,6 +95,11 @@ class KdConfig:
     temperature: float = 1.0
     weighting: str = "occupancy"
     distribution: str = "full"
+    bounds: str = "own"
+    teacher_input: str = "augmented"
+    nbest: int = 0
+    nbest_scale: float = 1.0
+    nbest_beam: int = 4
     during_ctc_warmup: bool = False
 
     def __post_init__(self) -> None:
@@ -74,8 +107,14 @@ class KdConfig:
             raise ValueError(f"kd.weighting must be one of {WEIGHTINGS}, got {self.weighting!r}")
         if self.distribution not in DISTRIBUTIONS:
             raise ValueError(f"kd.distribution must be one of {DISTRIBUTIONS}, got {self.distribution!r}")
+        if self.bounds not in BOUNDS:
+            raise ValueError(f"kd.bounds must be one of {BOUNDS}, got {self.bounds!r}")
+        if self.teacher_input not in TEACHER_INPUTS:
+            raise ValueError(f"kd.teacher_input must be one of {TEACHER_INPUTS}, got {self.teacher_input!r}")
         if self.temperature <= 0:
             raise ValueError(f"kd.temperature must be positive, got {self.temperature}")
+        if self.nbest < 0 or (self.nbest and self.nbest_beam < self.nbest):
+            raise ValueError(f"kd.nbest must be >= 0 and kd.nbest_beam >= kd.nbest, got {self.nbest} and {self.nbest_beam}")
 
     @property
     def enabled(self) -> bool:
@@ -116,20 +155,77 @@ def valid_nodes(ranges: torch.Tensor, boundary: torch.Tensor) -> torch.Tensor:
     return (frames < boundary[:, 3, None, None]) & (ranges <= boundary[:, 2, None, None])
 
 
-def node_weights(
-    px_grad: torch.Tensor, py_grad: torch.Tensor, ranges: torch.Tensor, boundary: torch.Tensor, weighting: str
+def pruned_lattice_occupancy(
+    logits: torch.Tensor, y_padded: torch.Tensor, ranges: torch.Tensor, boundary: torch.Tensor, blank_id: int
 ) -> torch.Tensor:
-    """The weight of each kept node, shape (B, T, R) (see the module docstring)."""
+    """Node occupancies of a model's real joiner on its pruned lattice.
+
+    The pruned RNN-T lattice (``k2.get_rnnt_logprobs_pruned``: arcs leaving nodes outside
+    ``ranges`` have probability 0) is summed over by ``k2.mutual_information_recursion``;
+    with ``return_grad=True`` it gives the arc occupancies, whose sum per node is the node's
+    posterior, as :func:`node_occupancy` does for the smoothed lattice.
+
+    Args:
+      logits:
+        The joiner's output on ``ranges``, shape (B, T, R, V).
+      y_padded:
+        Labels padded with blank, shape (B, U).
+      ranges:
+        Kept label positions, shape (B, T, R).
+      boundary:
+        Rows ``[0, 0, U_b, T_b]``, shape (B, 4).
+      blank_id:
+        The blank id.
+    Returns:
+      Tensor of shape (B, U + 1, T): ``gamma[b, u, t]``, 0 outside the kept region.
+    """
+    with torch.no_grad(), torch.autocast(device_type=logits.device.type, enabled=False):
+        px, py = k2.get_rnnt_logprobs_pruned(
+            logits=logits.float(), symbols=y_padded, ranges=ranges, termination_symbol=blank_id, boundary=boundary
+        )
+        _, (px_grad, py_grad) = k2.mutual_information_recursion(px=px, py=py, boundary=boundary, return_grad=True)
+    return node_occupancy(px_grad, py_grad)
+
+
+def node_weights(gamma: Optional[torch.Tensor], ranges: torch.Tensor, boundary: torch.Tensor, weighting: str) -> torch.Tensor:
+    """The weight of each kept node, shape (B, T, R) (see the module docstring).
+
+    Args:
+      gamma:
+        Node occupancies, shape (B, U + 1, T) (unused, may be None, for "uniform").
+      ranges:
+        Kept label positions, shape (B, T, R).
+      boundary:
+        Rows ``[0, 0, U_b, T_b]``, shape (B, 4).
+      weighting:
+        One of :data:`WEIGHTINGS`.
+    """
     valid = valid_nodes(ranges, boundary)
-    if weighting == "occupancy":
-        gamma = node_occupancy(px_grad, py_grad).transpose(1, 2)  # (B, T, U + 1)
-        weights = torch.gather(gamma, 2, ranges)
+    if weighting in ("occupancy", "pruned_occupancy"):
+        if gamma is None:
+            raise ValueError(f"weighting {weighting!r} needs the occupancies")
+        weights = torch.gather(gamma.transpose(1, 2), 2, ranges)  # gamma: (B, T, U + 1)
     elif weighting == "uniform":
         per_frame = valid.sum(dim=2, keepdim=True).clamp(min=1)
-        weights = torch.ones_like(ranges, dtype=py_grad.dtype) / per_frame
+        weights = torch.ones(ranges.shape, dtype=torch.float32, device=ranges.device) / per_frame
     else:
         raise ValueError(f"Unknown weighting {weighting!r}")
     return torch.where(valid, weights, torch.zeros_like(weights)).detach()
+
+
+def teacher_occupancy(teacher_out: TransducerLossOutput, blank_id: int, weighting: str) -> Optional[torch.Tensor]:
+    """The teacher's node occupancies that ``weighting`` asks for (None for "uniform").
+
+    "pruned_occupancy" uses the teacher's logits on its own pruning bounds (its forward
+    pass computed them), whatever nodes the loss is evaluated on.
+    """
+    if weighting == "occupancy":
+        return node_occupancy(teacher_out.px_grad, teacher_out.py_grad)
+    if weighting == "pruned_occupancy":
+        return pruned_lattice_occupancy(
+            teacher_out.logits, teacher_out.y_padded, teacher_out.ranges, teacher_out.boundary, blank_id
+        )
+    return None
 
 
 def node_labels(y_padded: torch.Tensor, y_lens: torch.Tensor, ranges: torch.Tensor, blank_id: int) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -221,6 +317,17 @@ def kl_per_node(
     return terms.sum(dim=-1)
 
 
+def join_on_ranges(model: Transducer, out: TransducerLossOutput, ranges: torch.Tensor) -> torch.Tensor:
+    """``model``'s joiner output on the lattice nodes ``ranges``, shape (B, T, R, V).
+
+    ``out`` is ``model``'s forward output (its encoder and predictor outputs are reused).
+    """
+    am, lm = k2.do_rnnt_pruning(
+        am=model.joiner.encoder_proj(out.encoder_out), lm=model.joiner.decoder_proj(out.decoder_out), ranges=ranges
+    )
+    return model.joiner(am, lm, project_input=False)
+
+
 def lattice_kd(
     teacher_logits: torch.Tensor,
     teacher_out: TransducerLossOutput,
@@ -228,6 +335,7 @@ def lattice_kd(
     student_out: TransducerLossOutput,
     ranges: torch.Tensor,
     config: KdConfig,
+    student_logits: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
     """The distillation loss on the lattice nodes ``ranges``.
 
@@ -237,26 +345,25 @@ def lattice_kd(
       teacher_out:
         ``teacher(x, x_lens, y, loss_config)``: occupancies, boundary and labels.
       student:
-        The student (its joiner is evaluated on ``ranges``).
+        The student (its joiner is evaluated on ``ranges`` unless ``student_logits``).
       student_out:
         ``student(x, x_lens, y, loss_config)`` on the same batch.
       ranges:
         Label positions per frame, shape (B, T, R).
       config:
         Temperature, weighting and distribution.
+      student_logits:
+        The student's joiner output on ``ranges`` when already computed.
     Returns:
       A scalar: the weighted KL summed over nodes and utterances.
     """
     if not torch.equal(teacher_out.encoder_out_lens, student_out.encoder_out_lens):
         raise ValueError("Teacher and student must have the same frame rate (subsampling by 4)")
-    am, lm = k2.do_rnnt_pruning(
-        am=student.joiner.encoder_proj(student_out.encoder_out),
-        lm=student.joiner.decoder_proj(student_out.decoder_out),
-        ranges=ranges,
-    )
-    student_logits = student.joiner(am, lm, project_input=False)
+    if student_logits is None:
+        student_logits = join_on_ranges(student, student_out, ranges)
     boundary = teacher_out.boundary
-    weights = node_weights(teacher_out.px_grad, teacher_out.py_grad, ranges, boundary, config.weighting)
+    gamma = teacher_occupancy(teacher_out, student.blank_id, config.weighting)
+    weights = node_weights(gamma, ranges, boundary, config.weighting)
     labels, has_label = node_labels(teacher_out.y_padded, boundary[:, 2], ranges, student.blank_id)
     kl = kl_per_node(
         teacher_logits.detach(), student_logits, labels, has_label, student.blank_id, config.temperature, config.distribution
@@ -269,9 +376,14 @@ def pruned_lattice_kd(
 ) -> torch.Tensor:
     """The distillation loss on the teacher's pruned lattice (the default).
 
-    The teacher's logits on its own prune ranges come from its forward pass for free.
+    The teacher's logits on its own prune ranges come from its forward pass for free; so do
+    the student's when it was run on the teacher's bounds (``kd.bounds: teacher``).
     """
-    return lattice_kd(teacher_out.logits, teacher_out, student, student_out, teacher_out.ranges, config)
+    shared = student_out.ranges is teacher_out.ranges or torch.equal(student_out.ranges, teacher_out.ranges)
+    return lattice_kd(
+        teacher_out.logits, teacher_out, student, student_out, teacher_out.ranges, config,
+        student_logits=student_out.logits if shared else None,
+    )
 
 
 def full_lattice_ranges(num_utts: int, num_frames: int, max_labels: int, device: torch.device) -> torch.Tensor:
@@ -298,10 +410,67 @@ def full_lattice_kd(
     B, T, _ = teacher_out.encoder_out.shape
     ranges = full_lattice_ranges(B, T, teacher_out.y_padded.size(1), teacher_out.encoder_out.device)
     with torch.no_grad():
-        am, lm = k2.do_rnnt_pruning(
-            am=teacher.joiner.encoder_proj(teacher_out.encoder_out),
-            lm=teacher.joiner.decoder_proj(teacher_out.decoder_out),
-            ranges=ranges,
-        )
-        teacher_logits = teacher.joiner(am, lm, project_input=False)
+        teacher_logits = join_on_ranges(teacher, teacher_out, ranges)
     return lattice_kd(teacher_logits, teacher_out, student, student_out, ranges, config)
+
+
+def nbest_targets(
+    teacher: Transducer, teacher_out: TransducerLossOutput, nbest: int, beam: int
+) -> Tuple[List[List[List[int]]], List[List[float]]]:
+    """The teacher's ``nbest`` best hypotheses per utterance and their posteriors in the n-best.
+
+    Modified beam search (at most one symbol per frame, so a hypothesis never has more
+    labels than frames) on the teacher's encoder output; empty hypotheses are dropped (a
+    transducer loss needs a label); the posteriors are the softmax of the kept hypotheses'
+    log-probabilities.
+
+    Returns:
+      ``(hyps, weights)``: per utterance, up to ``nbest`` token-id lists, best first, and
+      their weights (summing to 1; an utterance whose hypotheses were all empty has none).
+    """
+    with torch.no_grad():
+        beams = modified_beam_search_nbest(teacher, teacher_out.encoder_out, teacher_out.encoder_out_lens, beam)
+    hyps, weights = [], []
+    for beam_hyps in beams:
+        kept = [(tokens, score) for tokens, score in beam_hyps if tokens][:nbest]
+        scores = torch.tensor([score for _, score in kept], dtype=torch.float64)
+        hyps.append([tokens for tokens, _ in kept])
+        weights.append(torch.softmax(scores, 0).tolist() if kept else [])
+    return hyps, weights
+
+
+def nbest_kd(
+    student: Transducer,
+    student_out: TransducerLossOutput,
+    hyps: List[List[List[int]]],
+    weights: List[List[float]],
+    loss_config: LossConfig,
+    batch_idx_train: int,
+) -> torch.Tensor:
+    """Sequence-level distillation: the student's transducer loss on the teacher's hypotheses.
+
+    For the k-th hypothesis of every utterance (k < the most any utterance has), the simple
+    and pruned losses of the student's encoder output against it, per utterance, with the
+    warm-up scales of :meth:`LossConfig.scales`, times the hypothesis's weight; summed.
+    Utterances without a k-th hypothesis take their first one with weight 0 (it keeps the
+    batch whole).
+
+    Returns:
+      A scalar tensor.
+    """
+    device = student_out.encoder_out.device
+    keep = [b for b, h in enumerate(hyps) if h]
+    if not keep:
+        return student_out.encoder_out.new_zeros(())
+    index = torch.tensor(keep, dtype=torch.int64, device=device)
+    encoder_out = student_out.encoder_out.index_select(0, index)
+    encoder_out_lens = student_out.encoder_out_lens.index_select(0, index)
+    simple_scale, pruned_scale = loss_config.scales(batch_idx_train)
+    no_ctc = dataclasses.replace(loss_config, ctc_scale=0.0, ctc_warm_step=0)
+    total = encoder_out.new_zeros((), dtype=torch.float32)
+    for k in range(max(len(hyps[b]) for b in keep)):
+        targets = [hyps[b][k] if k < len(hyps[b]) else hyps[b][0] for b in keep]
+        w = torch.tensor([weights[b][k] if k < len(hyps[b]) else 0.0 for b in keep], device=device)
+        out = student.transducer_losses(encoder_out, encoder_out_lens, k2.RaggedTensor(targets).to(device), no_ctc, reduction="none")
+        total = total + (w * (simple_scale * out.simple_loss + pruned_scale * out.pruned_loss)).sum()
+    return total

@@ -45,8 +45,11 @@ class ModelConfig:
     * ``conformer`` encoder: ``encoder_dim``, ``num_encoder_layers``, ``nhead``,
       ``dim_feedforward``, ``cnn_module_kernel`` (depthwise conv), ``subsampling_channels``,
       ``dropout``.
-    * ``lstm`` encoder: ``encoder_dim`` (LSTM hidden size and output dim),
-      ``num_encoder_layers`` (LSTM layers), ``subsampling_channels``, ``dropout``.
+    * ``lstm`` encoder: ``encoder_dim`` (residual stream and output dim),
+      ``num_encoder_layers`` (residual LSTM blocks), ``lstm_hidden_dim`` (LSTM cell size,
+      projected back to ``encoder_dim`` when larger; 0: ``encoder_dim``),
+      ``dim_feedforward`` (each block's feed-forward branch; 0: none),
+      ``subsampling_channels``, ``dropout``.
     * ``tdnn`` encoder: ``encoder_dim`` (channels and output dim), ``num_encoder_layers``
       (1-D convolution layers), ``cnn_module_kernel`` (their kernel size),
       ``tdnn_dilations``, ``subsampling_channels``, ``dropout``.
@@ -82,6 +85,9 @@ class ModelConfig:
         biases give blank at initialization, the rest spread evenly over the tokens: the CTC
         head, the joiner's output and the simple loss's encoder projection. See
         :meth:`distill.models.transducer.Transducer.init_output_biases` for why.
+      lstm_hidden_dim:
+        Cell size of the ``lstm`` encoder's LSTMs (0: ``encoder_dim``); a larger cell is
+        projected back to ``encoder_dim`` (``nn.LSTM``'s ``proj_size``).
     """
 
     encoder: str = "conformer"
@@ -106,6 +112,7 @@ class ModelConfig:
     positional_encoding: str = "absolute"
     feature_norm: str = "global"
     init_blank_prob: float = 0.0
+    lstm_hidden_dim: int = 0
 
     def __post_init__(self) -> None:
         # YAML and --set give lists; keep a tuple so that configs compare equal after a
@@ -116,6 +123,8 @@ class ModelConfig:
             raise ValueError(f"tdnn_dilations must be a list of ints, got {self.tdnn_dilations!r}") from err
         if not self.tdnn_dilations or min(self.tdnn_dilations) < 1:
             raise ValueError(f"tdnn_dilations must be non-empty and positive, got {list(self.tdnn_dilations)}")
+        if self.lstm_hidden_dim and self.lstm_hidden_dim < self.encoder_dim:
+            raise ValueError(f"lstm_hidden_dim ({self.lstm_hidden_dim}) must be 0 or >= encoder_dim ({self.encoder_dim})")
         if self.num_predictor_layers < 1:
             raise ValueError(f"num_predictor_layers must be >= 1, got {self.num_predictor_layers}")
         if self.encoder_dim % self.nhead != 0:

@@ -38,6 +38,8 @@ def _lstm_encoder(config: ModelConfig) -> Encoder:
         num_features=config.num_features,
         encoder_dim=config.encoder_dim,
         num_layers=config.num_encoder_layers,
+        hidden_dim=config.lstm_hidden_dim,
+        ff_dim=config.dim_feedforward,
         dropout=config.dropout,
         subsampling_channels=config.subsampling_channels,
         subsampling_first_channels=config.subsampling_first_channels,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import abc
 import math
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Optional, Tuple
 
 import k2
 import torch
@@ -201,7 +201,13 @@ class Transducer(nn.Module):
         return self.encoder(x, x_lens)
 
     def forward(
-        self, x: torch.Tensor, x_lens: torch.Tensor, y: k2.RaggedTensor, loss_config: LossConfig, warmup: float = 1.0
+        self,
+        x: torch.Tensor,
+        x_lens: torch.Tensor,
+        y: k2.RaggedTensor,
+        loss_config: LossConfig,
+        warmup: float = 1.0,
+        prune_ranges: Optional[torch.Tensor] = None,
     ) -> TransducerLossOutput:
         """Compute the simple and pruned RNN-T losses.
 
@@ -218,16 +224,53 @@ class Transducer(nn.Module):
             Gives ``prune_range``, ``lm_scale`` and ``am_scale``.
           warmup:
             Model warm-up progress for the encoder (see :meth:`LossConfig.warmup`).
+          prune_ranges:
+            See :meth:`transducer_losses`.
         Returns:
           A :class:`TransducerLossOutput`; both losses are summed over the batch.
         """
         if x.ndim != 3 or x_lens.ndim != 1 or x.size(0) != x_lens.size(0) or y.dim0 != x.size(0):
             raise ValueError(f"Bad shapes: x {tuple(x.shape)}, x_lens {tuple(x_lens.shape)}, y.dim0 {y.dim0}")
         encoder_out, encoder_out_lens = self.encoder(x, x_lens, warmup=warmup)
+        return self.transducer_losses(encoder_out, encoder_out_lens, y, loss_config, prune_ranges)
+
+    def transducer_losses(
+        self,
+        encoder_out: torch.Tensor,
+        encoder_out_lens: torch.Tensor,
+        y: k2.RaggedTensor,
+        loss_config: LossConfig,
+        prune_ranges: Optional[torch.Tensor] = None,
+        reduction: str = "sum",
+    ) -> TransducerLossOutput:
+        """The simple, pruned and CTC losses of labels ``y`` given the encoder output.
+
+        Args:
+          encoder_out:
+            Tensor of shape (N, T', encoder_dim).
+          encoder_out_lens:
+            Int64 tensor of shape (N,).
+          y:
+            Labels as for :meth:`forward`.
+          loss_config:
+            As for :meth:`forward`.
+          prune_ranges:
+            None: the pruned loss is evaluated on the model's own pruning bounds, from its
+            simple loss (k2's recipe). Else the label positions to keep per frame, shape
+            (N, T', min(prune_range, U + 1)), e.g. a teacher's bounds (distillation with
+            shared bounds, ``kd.bounds: teacher``).
+          reduction:
+            "sum": the losses are summed over the batch; "none": one per utterance, shape
+            (N,), and no CTC loss (``loss_config`` must not ask for one).
+        Returns:
+          A :class:`TransducerLossOutput`; ``ranges`` are the bounds used.
+        """
+        if reduction not in ("sum", "none"):
+            raise ValueError(f"reduction must be 'sum' or 'none', got {reduction!r}")
         y_padded, sos_y_padded, y_lens = add_sos_and_pad(y, self.blank_id)
         decoder_out = self.decoder(sos_y_padded)  # (N, U + 1, decoder_dim)
 
-        boundary = torch.zeros((x.size(0), 4), dtype=torch.int64, device=encoder_out.device)
+        boundary = torch.zeros((encoder_out.size(0), 4), dtype=torch.int64, device=encoder_out.device)
         boundary[:, 2] = y_lens
         boundary[:, 3] = encoder_out_lens
 
@@ -242,13 +285,19 @@ class Transducer(nn.Module):
                 lm_only_scale=loss_config.lm_scale,
                 am_only_scale=loss_config.am_scale,
                 boundary=boundary,
-                reduction="sum",
+                reduction=reduction,
                 return_grad=True,
             )
 
-        ranges = k2.get_rnnt_prune_ranges(
-            px_grad=px_grad, py_grad=py_grad, boundary=boundary, s_range=loss_config.prune_range
-        )
+        if prune_ranges is None:
+            ranges = k2.get_rnnt_prune_ranges(
+                px_grad=px_grad, py_grad=py_grad, boundary=boundary, s_range=loss_config.prune_range
+            )
+        else:
+            expected = (encoder_out.size(0), encoder_out.size(1), min(loss_config.prune_range, y_padded.size(1) + 1))
+            if tuple(prune_ranges.shape) != expected:
+                raise ValueError(f"prune_ranges has shape {tuple(prune_ranges.shape)}, expected {expected}")
+            ranges = prune_ranges
         am_pruned, lm_pruned = k2.do_rnnt_pruning(
             am=self.joiner.encoder_proj(encoder_out), lm=self.joiner.decoder_proj(decoder_out), ranges=ranges
         )
@@ -260,9 +309,14 @@ class Transducer(nn.Module):
                 ranges=ranges,
                 termination_symbol=self.blank_id,
                 boundary=boundary,
-                reduction="sum",
+                reduction=reduction,
             )
-        ctc_loss = self.ctc_loss(encoder_out, encoder_out_lens, y_padded, y_lens, loss_config)
+        if reduction == "sum":
+            ctc_loss = self.ctc_loss(encoder_out, encoder_out_lens, y_padded, y_lens, loss_config)
+        elif loss_config.uses_ctc:
+            raise ValueError("reduction='none' computes no CTC loss: pass a loss config without CTC")
+        else:
+            ctc_loss = encoder_out.new_zeros(())
         return TransducerLossOutput(
             simple_loss=simple_loss,
             pruned_loss=pruned_loss,

@@ -1,9 +1,10 @@
 """The training objectives: the plain pruned RNN-T loss, and that loss plus lattice-aware
 distillation from a frozen teacher.
 
-Each is a function ``(model, (x, x_lens, y), batch_idx_train) -> (loss, metrics, frames)``
-where ``loss`` is summed over the batch (the trainer divides by ``frames``) and ``metrics``
-holds floats summed over the batch, for logging.
+Each is a function ``(model, inputs, batch_idx_train) -> (loss, metrics, frames)`` where
+``inputs`` is ``(x, x_lens, y)`` or ``(x, x_lens, y, x_clean)`` (``x_clean``: the features
+before augmentation, for a teacher that sees them), ``loss`` is summed over the batch (the
+trainer divides by ``frames``) and ``metrics`` holds floats summed over the batch, for logging.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Callable, Dict, Tuple
 
 import torch
 
-from distill.losses.lattice_kd import KdConfig, pruned_lattice_kd
+from distill.losses.lattice_kd import KdConfig, nbest_kd, nbest_targets, pruned_lattice_kd
 from distill.models.config import LossConfig
 from distill.models.transducer import Transducer, TransducerLossOutput, combine_losses, num_params
 from distill.train.checkpoint import last_epoch, load_averaged_model
@@ -39,7 +40,7 @@ def transducer_loss_fn(loss_config: LossConfig) -> LossFn:
     """The pruned RNN-T loss with its warm-up schedule (teacher; students alone)."""
 
     def compute(model: torch.nn.Module, inputs: Tuple, batch_idx_train: int):
-        x, x_lens, y = inputs
+        x, x_lens, y = inputs[:3]
         out = model(x, x_lens, y, loss_config, warmup=loss_config.warmup(batch_idx_train))
         loss = combine_losses(out, loss_config, batch_idx_train)
         metrics = rnnt_metrics(out, loss_config)
@@ -60,11 +61,13 @@ def load_teacher(kd_config: KdConfig, device: torch.device) -> Transducer:
 
 
 def distillation_loss_fn(teacher: Transducer, loss_config: LossConfig, kd_config: KdConfig) -> LossFn:
-    """The student's pruned RNN-T loss plus ``kd.scale`` times the lattice distillation loss.
+    """The student's pruned RNN-T loss plus ``kd.scale`` times the lattice distillation loss
+    (plus ``kd.nbest_scale`` times the sequence-level term when ``kd.nbest`` > 0).
 
-    The teacher sees the same (augmented) features as the student, runs in eval mode without
-    gradient, and its prune ranges and occupancies define where and how much to distill.
-    During the student's CTC warm-up the term is left out (and the teacher not run) unless
+    The teacher runs first, in eval mode without gradient, on the features ``kd.teacher_input``
+    names; its prune ranges and occupancies define where and how much to distill, and with
+    ``kd.bounds: teacher`` the student's own pruned loss uses its bounds too. During the
+    student's CTC warm-up the term is left out (and the teacher not run) unless
     ``kd.during_ctc_warmup``.
     """
 
@@ -72,16 +75,31 @@ def distillation_loss_fn(teacher: Transducer, loss_config: LossConfig, kd_config
     teacher_loss_config = dataclasses.replace(loss_config, ctc_scale=0.0, ctc_warm_step=0)
 
     def compute(model: torch.nn.Module, inputs: Tuple, batch_idx_train: int):
-        x, x_lens, y = inputs
-        out = model(x, x_lens, y, loss_config, warmup=loss_config.warmup(batch_idx_train))
+        x, x_lens, y = inputs[:3]
+        x_clean = inputs[3] if len(inputs) > 3 else x
+        distill = kd_config.during_ctc_warmup or not loss_config.ctc_only(batch_idx_train)
+        teacher_out = None
+        if distill:
+            with torch.no_grad():
+                teacher_x = x_clean if kd_config.teacher_input == "clean" else x
+                teacher_out = teacher(teacher_x, x_lens, y, teacher_loss_config)
+        shared = teacher_out is not None and kd_config.bounds == "teacher"
+        out = model(
+            x, x_lens, y, loss_config, warmup=loss_config.warmup(batch_idx_train),
+            prune_ranges=teacher_out.ranges if shared else None,
+        )
         loss = combine_losses(out, loss_config, batch_idx_train)
         metrics = {**rnnt_metrics(out, loss_config), "kd_loss": 0.0}
-        if kd_config.during_ctc_warmup or not loss_config.ctc_only(batch_idx_train):
-            with torch.no_grad():
-                teacher_out = teacher(x, x_lens, y, teacher_loss_config)
-            kd = pruned_lattice_kd(teacher_out, unwrap(model), out, kd_config)
+        if teacher_out is not None:
+            student = unwrap(model)
+            kd = pruned_lattice_kd(teacher_out, student, out, kd_config)
             metrics["kd_loss"] = float(kd)
             loss = loss + kd_config.scale * kd
+            if kd_config.nbest > 0:
+                hyps, weights = nbest_targets(teacher, teacher_out, kd_config.nbest, kd_config.nbest_beam)
+                seq = nbest_kd(student, out, hyps, weights, loss_config, batch_idx_train)
+                metrics["nbest_loss"] = float(seq)
+                loss = loss + kd_config.nbest_scale * seq
         return loss, metrics, int(out.encoder_out_lens.sum())
 
     return compute

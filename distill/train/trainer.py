@@ -281,14 +281,16 @@ class Trainer:
             if self.max_batches and self.state.batch_idx_train >= self.max_batches:
                 return False
             lr = self.scheduler.step(self.state.batch_idx_train, epoch - 1 + 0.0)
+            clean = batch["inputs"]  # augmentation returns new tensors: a teacher may want these
             if self.state.batch_idx_train >= self.config.data.spec_augment_start:
                 if self.freq_warp is not None:
                     batch["inputs"] = self.freq_warp(batch["inputs"])
                 if self.spec_augment is not None:
                     batch["inputs"] = self.spec_augment(batch["inputs"], supervision_segments(batch))
             x, x_lens, y, _ = batch_to_model_inputs(batch, self.sp, self.device)
+            x_clean = x if clean is batch["inputs"] else clean.to(self.device)
             with autocast(self.device, self.precision):
-                loss, metrics, frames = self.loss_fn(self.model, (x, x_lens, y), self.state.batch_idx_train)
+                loss, metrics, frames = self.loss_fn(self.model, (x, x_lens, y, x_clean), self.state.batch_idx_train)
             self.state.batch_idx_train += 1
             self.state.batches_in_epoch += 1
             if not self.finite_everywhere(loss):

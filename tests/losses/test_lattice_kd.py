@@ -1,6 +1,7 @@
 """The lattice-aware distillation loss against brute-force references on tiny lattices."""
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 
@@ -13,8 +14,11 @@ from distill.losses.lattice_kd import (
     full_lattice_kd,
     kl_per_node,
     node_labels,
+    nbest_kd,
+    nbest_targets,
     node_occupancy,
     pruned_lattice_kd,
+    pruned_lattice_occupancy,
 )
 from distill.models.config import LossConfig, ModelConfig
 from distill.models.registry import build_transducer
@@ -58,8 +62,12 @@ def outputs(device, prune_range=3, lm_scale=0.25):
     return teacher, student, t_out, s_out
 
 
-def brute_force(teacher, student, t_out, s_out, config: KdConfig, ranges) -> torch.Tensor:
-    """Loop over every kept node; joiners evaluated one node at a time."""
+def brute_force(teacher, student, t_out, s_out, config: KdConfig, ranges, gamma=None) -> torch.Tensor:
+    """Loop over every kept node; joiners evaluated one node at a time.
+
+    ``gamma`` (B, U + 1, T): node occupancies for the occupancy weightings; by default those
+    of the teacher's smoothed lattice, from its arc occupancies.
+    """
     tau = config.temperature
     total = torch.zeros((), dtype=torch.float64)
     U_all, T_all = t_out.boundary[:, 2].tolist(), t_out.boundary[:, 3].tolist()
@@ -68,7 +76,9 @@ def brute_force(teacher, student, t_out, s_out, config: KdConfig, ranges) -> tor
         for t in range(T_b):
             nodes = [int(u) for u in ranges[b, t] if int(u) <= U_b]
             for u in nodes:
-                if config.weighting == "occupancy":
+                if gamma is not None:
+                    w = float(gamma[b, u, t])
+                elif config.weighting == "occupancy":
                     w = float(t_out.py_grad[b, u, t]) + (float(t_out.px_grad[b, u, t]) if u < U_b else 0.0)
                 else:
                     w = 1.0 / len(nodes)
@@ -196,3 +206,147 @@ def test_occupancy_matches_enumerated_alignments():
         for node in set(nodes):
             visits[node] += prob
     assert torch.allclose(gamma.double(), visits / total, atol=1e-5)
+
+
+def alignments(T: int, U: int):
+    """Every RNN-T alignment of T frames and U labels, as its list of arcs ``(t, u, is_label)``
+    (T blanks and U labels; the last arc is the blank leaving frame T - 1)."""
+    for label_slots in itertools.combinations(range(T + U - 1), U):
+        t = u = 0
+        arcs = []
+        for step in range(T + U):
+            is_label = step in label_slots
+            arcs.append((t, u, is_label))
+            if is_label:
+                u += 1
+            else:
+                t += 1
+        yield arcs
+
+
+def restricted_posteriors(logp, symbols, kept, T: int, U: int):
+    """Brute-force sum over the alignments whose every arc leaves a kept node.
+
+    Args:
+      logp: log-probabilities of shape (T, U + 1, V) (a joiner's log-softmax at each node).
+      symbols: the U labels.
+      kept: ``kept[t]`` is the set of label positions kept at frame t.
+    Returns:
+      ``(log total probability, node posteriors of shape (U + 1, T))``, in float64.
+    """
+    visits = torch.zeros(U + 1, T, dtype=torch.float64)
+    total = 0.0
+    for arcs in alignments(T, U):
+        if any(u not in kept[t] for t, u, _ in arcs):
+            continue
+        logprob = sum(float(logp[t, u, symbols[u] if is_label else BLANK]) for t, u, is_label in arcs)
+        prob = math.exp(logprob)
+        total += prob
+        for t, u in {(t, u) for t, u, _ in arcs}:
+            visits[u, t] += prob
+    return math.log(total), visits / total
+
+
+def joiner_log_probs(model, out, b: int, T: int, U: int) -> torch.Tensor:
+    """(T, U + 1, V) log-softmax of ``model``'s joiner at every node of utterance b, one node at a time."""
+    rows = [[torch.log_softmax(model.joiner(out.encoder_out[b, t], out.decoder_out[b, u]).double(), -1)
+             for u in range(U + 1)] for t in range(T)]
+    return torch.stack([torch.stack(r) for r in rows])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_pruned_occupancy_matches_enumerated_alignments(device):
+    """The teacher's real-joiner occupancies on its pruned lattice equal the posteriors of the
+    alignments that stay in the kept region, enumerated one by one."""
+    teacher, _, t_out, _ = outputs(device)
+    gamma = pruned_lattice_occupancy(t_out.logits, t_out.y_padded, t_out.ranges, t_out.boundary, BLANK)
+    U_all, T_all = t_out.boundary[:, 2].tolist(), t_out.boundary[:, 3].tolist()
+    pruned_somewhere = False
+    for b in range(2):
+        U_b, T_b = U_all[b], T_all[b]
+        kept = [{int(u) for u in t_out.ranges[b, t] if int(u) <= U_b} for t in range(T_b)]
+        pruned_somewhere |= any(len(k) < U_b + 1 for k in kept)
+        with torch.no_grad():
+            logp = joiner_log_probs(teacher, t_out, b, T_b, U_b)
+        _, reference = restricted_posteriors(logp.cpu(), t_out.y_padded[b, :U_b].tolist(), kept, T_b, U_b)
+        assert torch.allclose(gamma[b, : U_b + 1, :T_b].double().cpu(), reference, atol=1e-4)
+        assert float(gamma[b, :, T_b:].abs().sum()) == 0.0
+    assert pruned_somewhere  # the restriction matters on this lattice
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("distribution", ["full", "collapsed"])
+def test_pruned_occupancy_weighting_equals_brute_force(device, distribution):
+    teacher, student, t_out, s_out = outputs(device)
+    config = KdConfig(teacher_exp_dir="x", temperature=1.5, weighting="pruned_occupancy", distribution=distribution)
+    gamma = pruned_lattice_occupancy(t_out.logits, t_out.y_padded, t_out.ranges, t_out.boundary, BLANK)
+    with torch.no_grad():
+        loss = pruned_lattice_kd(t_out, student, s_out, config)
+        reference = brute_force(teacher, student, t_out, s_out, config, t_out.ranges, gamma=gamma)
+        simple = pruned_lattice_kd(t_out, student, s_out, dataclasses.replace(config, weighting="occupancy"))
+    assert float(loss) == pytest.approx(float(reference), rel=1e-4, abs=1e-6)
+    assert float(loss) != pytest.approx(float(simple), rel=1e-3)  # a different weighting
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_student_pruned_loss_on_teacher_bounds_equals_brute_force(device):
+    """Shared bounds (kd.bounds: teacher): the student's pruned loss on the teacher's kept
+    region is minus the log of its probability summed over the alignments in that region."""
+    teacher, student, t_out, s_own = outputs(device)
+    x, x_lens, y = batch(device)
+    loss_config = LossConfig(prune_range=3)
+    with torch.no_grad():
+        s_shared = student(x, x_lens, y, loss_config, prune_ranges=t_out.ranges)
+    assert torch.equal(s_shared.ranges, t_out.ranges)
+    assert not torch.equal(s_own.ranges, t_out.ranges)  # the bounds really differ on this batch
+    reference = 0.0
+    for b in range(2):
+        U_b, T_b = int(t_out.boundary[b, 2]), int(t_out.boundary[b, 3])
+        kept = [{int(u) for u in t_out.ranges[b, t] if int(u) <= U_b} for t in range(T_b)]
+        with torch.no_grad():
+            logp = joiner_log_probs(student, s_shared, b, T_b, U_b)
+        log_total, _ = restricted_posteriors(logp.cpu(), t_out.y_padded[b, :U_b].tolist(), kept, T_b, U_b)
+        reference -= log_total
+    assert float(s_shared.pruned_loss) == pytest.approx(reference, rel=1e-4)
+    # The distillation term reuses the student's logits on the shared nodes: same value.
+    config = KdConfig(teacher_exp_dir="x")
+    with torch.no_grad():
+        reused = pruned_lattice_kd(t_out, student, s_shared, config)
+        recomputed = pruned_lattice_kd(t_out, student, s_own, config)
+    assert float(reused) == pytest.approx(float(recomputed), rel=1e-5)
+    with pytest.raises(ValueError, match="prune_ranges"):
+        student(x, x_lens, y, loss_config, prune_ranges=t_out.ranges[:, :, :2])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_nbest_targets_and_sequence_loss_equal_per_utterance_reference(device):
+    from distill.decode.beam_search import modified_beam_search_nbest
+
+    teacher, student, t_out, s_out = outputs(device)
+    hyps, weights = nbest_targets(teacher, t_out, nbest=3, beam=4)
+    with torch.no_grad():
+        beams = modified_beam_search_nbest(teacher, t_out.encoder_out, t_out.encoder_out_lens, 4)
+    for b in range(2):
+        kept = [(tokens, score) for tokens, score in beams[b] if tokens][:3]
+        assert hyps[b] == [tokens for tokens, _ in kept] and 1 <= len(hyps[b]) <= 3
+        probs = torch.softmax(torch.tensor([score for _, score in kept], dtype=torch.float64), 0)
+        assert weights[b] == pytest.approx(probs.tolist()) and sum(weights[b]) == pytest.approx(1.0)
+        assert all(len(h) <= int(t_out.encoder_out_lens[b]) for h in hyps[b])  # one symbol per frame at most
+    loss_config = LossConfig(prune_range=3, model_warm_step=100)
+    step = 80  # inside the warm-up: simple scale 0.6, pruned scale 0.1
+    simple_scale, pruned_scale = loss_config.scales(step)
+    with torch.no_grad():
+        loss = nbest_kd(student, s_out, hyps, weights, loss_config, step)
+        reference = 0.0
+        for b in range(2):
+            n = int(s_out.encoder_out_lens[b])
+            for h, w in zip(hyps[b], weights[b]):
+                one = student.transducer_losses(s_out.encoder_out[b : b + 1, :n], s_out.encoder_out_lens[b : b + 1],
+                                                k2.RaggedTensor([h]).to(device), loss_config)
+                reference += w * (simple_scale * float(one.simple_loss) + pruned_scale * float(one.pruned_loss))
+    assert float(loss) == pytest.approx(reference, rel=1e-4)
+    # Utterances without hypotheses add nothing.
+    with torch.no_grad():
+        only_first = nbest_kd(student, s_out, [hyps[0], []], [weights[0], []], loss_config, step)
+        first = nbest_kd(student, s_out, [hyps[0], hyps[1]], [weights[0], [0.0] * len(hyps[1])], loss_config, step)
+    assert float(only_first) == pytest.approx(float(first), rel=1e-5)

@@ -23,7 +23,7 @@ train: {num_epochs: 2, log_interval: 1, save_every_n: 0, device: cpu}
 TINY_CONFIGS = {
     "teacher.yaml": "model: {encoder_dim: 32, nhead: 2, num_encoder_layers: 1, dim_feedforward: 64, "
                     "cnn_module_kernel: 3, subsampling_channels: 8, decoder_dim: 32, joiner_dim: 32}" + TINY_LOOP,
-    "student_rnn.yaml": "model: {encoder: lstm, encoder_dim: 16, num_encoder_layers: 1, subsampling_channels: 8, "
+    "student_rnn.yaml": "model: {encoder: lstm, encoder_dim: 16, num_encoder_layers: 1, dim_feedforward: 32, subsampling_channels: 8, "
                         "decoder: lstm, decoder_dim: 16, joiner_dim: 16}" + TINY_LOOP,
 }
 

@@ -1,14 +1,18 @@
 """Training a student with lattice distillation from a trained (tiny) teacher."""
 from __future__ import annotations
 
+import math
+import re
+
 import k2
+import pytest
 import torch
 
-from distill.losses.lattice_kd import KdConfig
+from distill.losses.lattice_kd import KdConfig, pruned_lattice_kd
 from distill.models.registry import build_transducer
 from distill.train import checkpoint as ckpt
 from distill.train.config import load_config
-from distill.train.losses import make_loss_fn
+from distill.train.losses import load_teacher, make_loss_fn
 from distill.train.trainer import Trainer, parameter_checksum
 
 from tests.train.helpers import TINY_MODEL, tiny_config
@@ -58,3 +62,49 @@ def test_distillation_waits_for_the_ctc_warmup(tiny_teacher_exp):
     assert kd_metric(2, during=False) == 0.0
     assert kd_metric(2, during=True) > 0.0
     assert kd_metric(3, during=False) > 0.0
+
+
+def test_teacher_sees_clean_features_when_asked(tiny_teacher_exp):
+    """kd.teacher_input: clean runs the teacher on the features before augmentation (the 4th
+    input) while the student sees the augmented ones."""
+    torch.manual_seed(0)
+    config = load_config([], TINY_MODEL + ["model.dropout=0.0", "loss.model_warm_step=0"])
+    config.model.vocab_size = 100
+    student = build_transducer(config.model).eval()
+    x_clean = torch.randn(2, 60, 80)
+    x_aug = x_clean.clone()
+    x_aug[:, 10:40] = 0.0  # time masks
+    x_aug[:, :, 20:50] = 0.0  # a frequency mask
+    x_lens = torch.tensor([60, 48])
+    y = k2.RaggedTensor([[5, 9, 13], [7, 2]])
+    kd_config = KdConfig(teacher_exp_dir=str(tiny_teacher_exp), teacher_input="clean")
+    teacher = load_teacher(kd_config, torch.device("cpu"))
+    with torch.no_grad():
+        _, clean_metrics, _ = make_loss_fn(config.loss, kd_config, torch.device("cpu"))(student, (x_aug, x_lens, y, x_clean), 0)
+        _, aug_metrics, _ = make_loss_fn(config.loss, KdConfig(teacher_exp_dir=str(tiny_teacher_exp)), torch.device("cpu"))(
+            student, (x_aug, x_lens, y, x_clean), 0
+        )
+        teacher_out = teacher(x_clean, x_lens, y, config.loss)
+        expected = pruned_lattice_kd(teacher_out, student, student(x_aug, x_lens, y, config.loss), kd_config)
+    assert clean_metrics["kd_loss"] == pytest.approx(float(expected), rel=1e-5)
+    assert aug_metrics["kd_loss"] != clean_metrics["kd_loss"]  # (the tiny teacher barely listens: a small change)
+
+
+def test_every_distillation_option_trains(tiny_data_dir, tiny_teacher_exp, tmp_path):
+    """All the options of the ablation at once, through the real trainer and data."""
+    torch.set_num_threads(1)
+    options = [
+        "model.encoder=lstm", "model.decoder=lstm", "model.encoder_dim=16", "model.dim_feedforward=32",
+        "model.decoder_dim=16", "model.joiner_dim=16",
+        f"kd.teacher_exp_dir={tiny_teacher_exp}", "kd.weighting=pruned_occupancy", "kd.bounds=teacher",
+        "kd.distribution=collapsed", "kd.temperature=2.0", "kd.teacher_input=clean", "kd.nbest=2", "kd.nbest_beam=3",
+        "train.num_epochs=1",
+    ]
+    trainer = Trainer(tiny_config(tiny_data_dir, tmp_path / "student", options))
+    start = parameter_checksum(trainer.model)
+    trainer.train()
+    assert parameter_checksum(trainer.model) != start
+    rows = [line.split("\t") for line in (tmp_path / "student" / "metrics.tsv").read_text().splitlines()[1:]]
+    assert rows and all(math.isfinite(float(row[3])) for row in rows)
+    log = (tmp_path / "student" / "log" / "train-rank0.log").read_text()
+    assert re.search(r"kd \d+\.\d+, nbest \d+\.\d+\)", log), log[-2000:]

@@ -1,0 +1,28 @@
+"""benchmarks/kd_loss.py runs (small) and prints its table and its ratio line."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from tests.conftest import REPO_ROOT
+
+
+def test_kd_loss_benchmark_prints_pruned_full_and_step_ratios():
+    cmd = [sys.executable, str(REPO_ROOT / "benchmarks" / "kd_loss.py"), "--device", "cpu", "--repeats", "1",
+           "--threads", "1", "--batch", "2", "--frames", "60", "--labels", "10", "20"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.startswith("B=2 T=60 V=500 s_range=5 device=cpu threads=1"), out.stdout
+    assert re.search(r"^\s+10 \|", out.stdout, re.M) and re.search(r"^\s+20 \|", out.stdout, re.M), out.stdout
+    last = out.stdout.strip().splitlines()[-1]
+    match = re.fullmatch(
+        r"RATIOS pruned/full U=10: time (\S+) mem (\S+); U=20: time (\S+) mem (\S+) \| kd-step/plain-step (\S+)"
+        r" \| kd-loss-step/plain-step (\S+)", last)
+    assert match, last
+    values = [float(v) for v in match.groups()]
+    assert all(v >= 0 for v in values)
+    # The pruned loss evaluates 5 of U + 1 label positions: faster than the full lattice.
+    assert values[0] < 1.0 and values[2] < 1.0, last
+    # A distilled step runs the student's step and more.
+    assert values[4] > 1.0 and values[5] > 0.9, last
