@@ -35,6 +35,12 @@ Options (the ``kd`` section, :class:`KdConfig`), each an ablation of RESULTS.md:
   al. (2021) over {correct next label, blank, rest}; and ``temperature``, tau.
 * ``teacher_input``: the teacher sees the student's (SpecAugment-ed) features, or the
   clean ones (the trainer passes both; see :mod:`distill.train.losses`).
+* ``teacher_delay``: the teacher's encoder output is delayed by that many frames before its
+  lattice is computed (:func:`delay_frames`), so that a causal student is asked to emit
+  where the teacher would, that much later. Measured on the demo (RESULTS.md): the
+  unidirectional LSTM student trained alone emits its tokens 1.5 frames (60 ms) after the
+  full-context teacher on average; distilled without a delay it is pulled to the teacher's
+  timing, and gets worse.
 * ``nbest``: sequence-level distillation (:func:`nbest_targets`): the student is also
   trained with its pruned transducer loss on the teacher's ``nbest`` best hypotheses from
   modified beam search, each weighted by its posterior within the n-best.
@@ -79,6 +85,7 @@ class KdConfig:
       bounds: the student's own pruned loss on its "own" pruning bounds or the "teacher"'s.
       teacher_input: the teacher sees the "augmented" features the student sees, or the
         "clean" ones (before SpecAugment).
+      teacher_delay: frames by which the teacher's encoder output is delayed (0: none).
       nbest: sequence-level distillation on the teacher's ``nbest`` best hypotheses (0: off).
       nbest_scale: weight of the sequence-level term.
       nbest_beam: the beam of the teacher's modified beam search (>= ``nbest``).
@@ -97,6 +104,7 @@ class KdConfig:
     distribution: str = "full"
     bounds: str = "own"
     teacher_input: str = "augmented"
+    teacher_delay: int = 0
     nbest: int = 0
     nbest_scale: float = 1.0
     nbest_beam: int = 4
@@ -113,12 +121,50 @@ class KdConfig:
             raise ValueError(f"kd.teacher_input must be one of {TEACHER_INPUTS}, got {self.teacher_input!r}")
         if self.temperature <= 0:
             raise ValueError(f"kd.temperature must be positive, got {self.temperature}")
+        if self.teacher_delay < 0:
+            raise ValueError(f"kd.teacher_delay must be >= 0 frames, got {self.teacher_delay}")
         if self.nbest < 0 or (self.nbest and self.nbest_beam < self.nbest):
             raise ValueError(f"kd.nbest must be >= 0 and kd.nbest_beam >= kd.nbest, got {self.nbest} and {self.nbest_beam}")
 
     @property
     def enabled(self) -> bool:
         return bool(self.teacher_exp_dir)
+
+
+def delay_frames(encoder_out: torch.Tensor, delay: int) -> torch.Tensor:
+    """``encoder_out`` delayed by ``delay`` frames: frame t holds frame t - delay, the first
+    ``delay`` frames repeat frame 0 (the start of an utterance: silence).
+
+    The number of frames is kept, so an utterance's last ``delay`` frames drop out (trailing
+    silence, in practice); every label must still be emitted before the end, so the teacher's
+    alignment moves later by up to ``delay`` frames.
+
+    Args:
+      encoder_out:
+        Tensor of shape (N, T, C).
+      delay:
+        Frames, >= 0.
+    Returns:
+      Tensor of shape (N, T, C).
+    """
+    if delay <= 0:
+        return encoder_out
+    T = encoder_out.size(1)
+    if delay >= T:
+        return encoder_out[:, :1].expand_as(encoder_out)
+    return torch.cat([encoder_out[:, :1].expand(-1, delay, -1), encoder_out[:, : T - delay]], dim=1)
+
+
+def teacher_forward(
+    teacher: Transducer, x: torch.Tensor, x_lens: torch.Tensor, y: k2.RaggedTensor, loss_config: LossConfig, delay: int = 0
+) -> TransducerLossOutput:
+    """The teacher's forward pass for distillation (no gradient), its encoder output delayed
+    by ``delay`` frames (:func:`delay_frames`) before its lattice is computed."""
+    with torch.no_grad():
+        if delay <= 0:
+            return teacher(x, x_lens, y, loss_config)
+        encoder_out, encoder_out_lens = teacher.encoder(x, x_lens)
+        return teacher.transducer_losses(delay_frames(encoder_out, delay), encoder_out_lens, y, loss_config)
 
 
 def node_occupancy(px_grad: torch.Tensor, py_grad: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,7 @@ from typing import Callable, Dict, Tuple
 
 import torch
 
-from distill.losses.lattice_kd import KdConfig, nbest_kd, nbest_targets, pruned_lattice_kd
+from distill.losses.lattice_kd import KdConfig, nbest_kd, nbest_targets, pruned_lattice_kd, teacher_forward
 from distill.models.config import LossConfig
 from distill.models.transducer import Transducer, TransducerLossOutput, combine_losses, num_params
 from distill.train.checkpoint import last_epoch, load_averaged_model
@@ -65,7 +65,7 @@ def distillation_loss_fn(teacher: Transducer, loss_config: LossConfig, kd_config
     (plus ``kd.nbest_scale`` times the sequence-level term when ``kd.nbest`` > 0).
 
     The teacher runs first, in eval mode without gradient, on the features ``kd.teacher_input``
-    names; its prune ranges and occupancies define where and how much to distill, and with
+    names, its encoder output delayed by ``kd.teacher_delay`` frames; its prune ranges and occupancies define where and how much to distill, and with
     ``kd.bounds: teacher`` the student's own pruned loss uses its bounds too. During the
     student's CTC warm-up the term is left out (and the teacher not run) unless
     ``kd.during_ctc_warmup``.
@@ -80,9 +80,8 @@ def distillation_loss_fn(teacher: Transducer, loss_config: LossConfig, kd_config
         distill = kd_config.during_ctc_warmup or not loss_config.ctc_only(batch_idx_train)
         teacher_out = None
         if distill:
-            with torch.no_grad():
-                teacher_x = x_clean if kd_config.teacher_input == "clean" else x
-                teacher_out = teacher(teacher_x, x_lens, y, teacher_loss_config)
+            teacher_x = x_clean if kd_config.teacher_input == "clean" else x
+            teacher_out = teacher_forward(teacher, teacher_x, x_lens, y, teacher_loss_config, kd_config.teacher_delay)
         shared = teacher_out is not None and kd_config.bounds == "teacher"
         out = model(
             x, x_lens, y, loss_config, warmup=loss_config.warmup(batch_idx_train),

@@ -12,6 +12,7 @@ import torch
 from distill.losses.lattice_kd import (
     KdConfig,
     full_lattice_kd,
+    delay_frames,
     kl_per_node,
     node_labels,
     nbest_kd,
@@ -19,6 +20,7 @@ from distill.losses.lattice_kd import (
     node_occupancy,
     pruned_lattice_kd,
     pruned_lattice_occupancy,
+    teacher_forward,
 )
 from distill.models.config import LossConfig, ModelConfig
 from distill.models.registry import build_transducer
@@ -350,3 +352,27 @@ def test_nbest_targets_and_sequence_loss_equal_per_utterance_reference(device):
         only_first = nbest_kd(student, s_out, [hyps[0], []], [weights[0], []], loss_config, step)
         first = nbest_kd(student, s_out, [hyps[0], hyps[1]], [weights[0], [0.0] * len(hyps[1])], loss_config, step)
     assert float(only_first) == pytest.approx(float(first), rel=1e-5)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_teacher_delay_shifts_the_teachers_lattice(device):
+    teacher, _, _, _ = outputs(device)
+    x, x_lens, y = batch(device)
+    loss_config = LossConfig(prune_range=3)
+    with torch.no_grad():
+        encoder_out, lens = teacher.encoder(x, x_lens)
+        plain = teacher_forward(teacher, x, x_lens, y, loss_config, delay=0)
+        delayed = teacher_forward(teacher, x, x_lens, y, loss_config, delay=2)
+    assert torch.equal(plain.encoder_out, encoder_out)
+    T = encoder_out.size(1)
+    assert torch.equal(delayed.encoder_out[:, 2:], encoder_out[:, : T - 2])
+    assert torch.equal(delayed.encoder_out[:, :2], encoder_out[:, :1].expand(-1, 2, -1))
+    assert torch.equal(delayed.encoder_out_lens, lens)
+    # Its lattice is the one of the delayed frames.
+    with torch.no_grad():
+        reference = teacher.transducer_losses(delay_frames(encoder_out, 2), lens, y, loss_config)
+    assert float(delayed.simple_loss) == pytest.approx(float(reference.simple_loss), rel=1e-6)
+    assert torch.equal(delayed.ranges, reference.ranges)
+    assert torch.equal(delay_frames(encoder_out, 100), encoder_out[:, :1].expand_as(encoder_out))
+    with pytest.raises(ValueError, match="teacher_delay"):
+        KdConfig(teacher_delay=-1)
