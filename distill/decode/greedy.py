@@ -1,20 +1,31 @@
 """Batched greedy search for transducers, through the :class:`Predictor` interface."""
 from __future__ import annotations
 
-from typing import List
+from typing import List, Tuple
 
 import torch
 
 from distill.models.transducer import Transducer
 
 
-@torch.no_grad()
 def greedy_search(
     model: Transducer,
     encoder_out: torch.Tensor,
     encoder_out_lens: torch.Tensor,
     max_sym_per_frame: int = 1,
 ) -> List[List[int]]:
+    """Greedy search over a batch: the symbols of :func:`greedy_search_timed`, without their frames."""
+    timed = greedy_search_timed(model, encoder_out, encoder_out_lens, max_sym_per_frame)
+    return [[token for token, _ in hyp] for hyp in timed]
+
+
+@torch.no_grad()
+def greedy_search_timed(
+    model: Transducer,
+    encoder_out: torch.Tensor,
+    encoder_out_lens: torch.Tensor,
+    max_sym_per_frame: int = 1,
+) -> List[List[Tuple[int, int]]]:
     """Greedy search over a batch; each utterance stops at its own last frame.
 
     At each frame, the most likely symbol is taken; on a non-blank, the predictor reads
@@ -33,7 +44,8 @@ def greedy_search(
       max_sym_per_frame:
         Most non-blank symbols emitted per frame (>= 1).
     Returns:
-      The decoded symbol ids (blanks removed) of each utterance, a list of N lists.
+      For each of the N utterances, its decoded symbols (blanks removed) as ``(symbol id,
+      frame)`` pairs: the encoder frame at which each was emitted (its timing).
     """
     if max_sym_per_frame < 1:
         raise ValueError(f"max_sym_per_frame must be >= 1, got {max_sym_per_frame}")
@@ -45,7 +57,7 @@ def greedy_search(
     device = encoder_out.device
     n = encoder_out.size(0)
     lens = encoder_out_lens.to(device)
-    hyps: List[List[int]] = [[] for _ in range(n)]
+    hyps: List[List[Tuple[int, int]]] = [[] for _ in range(n)]
     if n == 0:
         return hyps
 
@@ -65,7 +77,7 @@ def greedy_search(
             if not bool(emit.any()):
                 break
             for i in emit.nonzero(as_tuple=True)[0].tolist():
-                hyps[i].append(int(tokens[i]))
+                hyps[i].append((int(tokens[i]), t))
             new_out, new_state = predictor.step(tokens, state)
             state = predictor.merge_states(emit, new_state, state)
             dec_proj = torch.where(emit.unsqueeze(1), joiner.decoder_proj(new_out), dec_proj)

@@ -12,6 +12,9 @@ from torch import nn
 
 from distill.models.layers import LayerNorm
 
+#: Input frames per output frame of :class:`Conv2dSubsampling` (two stride-2 convolutions).
+SUBSAMPLING_FACTOR = 4
+
 #: Fewest input frames :class:`Conv2dSubsampling` accepts (it then gives one output frame).
 MIN_INPUT_FRAMES = 7
 
