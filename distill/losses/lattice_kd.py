@@ -33,8 +33,9 @@ Options (the ``kd`` section, :class:`KdConfig`), each an ablation of RESULTS.md:
   nodes both terms use.
 * ``distribution``: the full vocabulary, or the collapsed distribution of Panchapagesan et
   al. (2021) over {correct next label, blank, rest}; and ``temperature``, tau.
-* ``teacher_input``: the teacher sees the student's (SpecAugment-ed) features, or the
-  clean ones (the trainer passes both; see :mod:`distill.train.losses`).
+* ``teacher_input``: the teacher sees the student's (SpecAugment-ed) features, or the same
+  features without the masks (the trainer passes both; see :mod:`distill.train.losses`); the
+  time warp is shared, since frame-level distillation needs the frames to line up.
 * ``teacher_delay``: the teacher's encoder output is delayed by that many frames before its
   lattice is computed (:func:`delay_frames`), so that a causal student is asked to emit
   where the teacher would, that much later. Measured on the demo (``local/emission_timing.py``,
@@ -83,8 +84,9 @@ class KdConfig:
         "pruned_occupancy" (on its real joiner's pruned lattice) or "uniform" (ablation).
       distribution: "full" (whole vocabulary) or "collapsed" ({label, blank, rest}).
       bounds: the student's own pruned loss on its "own" pruning bounds or the "teacher"'s.
-      teacher_input: the teacher sees the "augmented" features the student sees, or the
-        "clean" ones (before SpecAugment).
+      teacher_input: the teacher sees the "augmented" features the student sees, or "clean"
+        ones: without the student's SpecAugment masks (and frequency warp), with its time warp
+        (it moves frames by up to 0.8 s: without it the two lattices no longer line up).
       teacher_delay: frames by which the teacher's encoder output is delayed (0: none).
       nbest: sequence-level distillation on the teacher's ``nbest`` best hypotheses (0: off).
       nbest_scale: weight of the sequence-level term.

@@ -9,23 +9,24 @@ with each :class:`LstmBlock` two pre-norm residual branches::
     x = x + Dropout(LSTM(LayerNorm(x)))            # unidirectional, optional projection
     x = x + Dropout(FeedForward(LayerNorm(x)))     # Linear -> ReLU -> Dropout -> Linear
 
-Why residual blocks and not a plain stacked ``nn.LSTM``: measured at initialization on the
-demo corpus, a plain 3 x 144 stack shrank the input-dependent part of its output about 4.5x
-per layer (to 0.4% of its output energy), and the gradient reaching the convolutional front
-end was 40x smaller than the TDNN student's; trained alone, it never left the blank-only
-plateau (egs/librispeech/ASR/RESULTS.md). The residual path carries the front end's output
+Why residual blocks and not a plain stacked ``nn.LSTM``: at initialization, the plain 3 x 144
+stack this project had shrank the input-dependent part of its output layer by layer (about 2%
+of its output energy was left), and the gradient reaching the convolutional front end was 37x
+smaller than the TDNN student's; trained alone, it never left the blank-only plateau
+(egs/librispeech/ASR/RESULTS.md, issue 23). The residual path carries the front end's output
 (and the gradient back to it) unchanged, the norms keep every branch's input at unit scale,
 and the feed-forward branch adds per-frame depth cheaply, the layout of icefall's LSTM
 transducers (an LSTM with projection, a feed-forward block and a norm per layer). icefall
 also bypasses layers early in training; with pre-norm residual blocks that was not needed
-here (the test ``test_lstm_encoder_passes_gradient_to_front_end`` guards the property).
+here (``test_lstm_student_passes_input_and_gradient_at_init`` in tests/models/test_students.py
+guards the property).
 
 The encoder is causal: the LSTMs read frames left to right and the norms and feed-forward
 blocks are per frame, so an utterance's outputs at valid frames never depend on the padding
-after it (padding frames are zeroed before the final norm, so their outputs are fixed). Its LSTM states can be carried from one chunk
-of frames to the next (:meth:`LstmEncoder.run_layers`), which is what streaming needs; the
-front end, a convolution over 7 input frames, is the part that needs look-ahead (3 frames
-of 10 ms).
+after it (padding frames are zeroed before the final norm, so their outputs are fixed). Its
+LSTM states can be carried from one chunk of frames to the next
+(:meth:`LstmEncoder.run_layers`), which is what streaming needs; the front end, a
+convolution over 7 input frames, is the part that needs look-ahead (3 frames of 10 ms).
 
 The front end is the teacher's :class:`~distill.models.subsampling.Conv2dSubsampling`, so
 student and teacher share the frame rate and the output lengths

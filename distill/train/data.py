@@ -6,6 +6,7 @@ own share of every epoch (lhotse's distributed sampling).
 from __future__ import annotations
 
 import logging
+import random
 import re
 import warnings
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import k2
 import torch
 from lhotse import CutSet
 from lhotse.dataset import DynamicBucketingSampler, K2SpeechRecognitionDataset, SpecAugment
+from lhotse.dataset.signal_transforms import time_warp
 from torch.utils.data import DataLoader
 
 from distill.data.manifests import load_cuts
@@ -121,10 +123,48 @@ def make_loader(
     return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=config.num_workers, generator=generator)
 
 
-def make_spec_augment() -> SpecAugment:
+#: icefall's LibriSpeech SpecAugment settings (time warp factor in frames, masks).
+TIME_WARP_FACTOR = 80
+SPEC_AUGMENT_P = 0.9
+
+
+def make_spec_augment(time_warp: bool = True) -> SpecAugment:
     """icefall's LibriSpeech SpecAugment: time warp, 2 frequency masks of up to 27 bins,
-    2 time masks of up to 40 frames (at most 15% of an utterance)."""
-    return SpecAugment(time_warp_factor=80, num_feature_masks=2, features_mask_size=27, num_frame_masks=2, frames_mask_size=40)
+    2 time masks of up to 40 frames (at most 15% of an utterance).
+
+    Args:
+      time_warp:
+        False: the masks only (for :func:`time_warp_segments` applied separately).
+    """
+    return SpecAugment(
+        time_warp_factor=TIME_WARP_FACTOR if time_warp else None, num_feature_masks=2, features_mask_size=27,
+        num_frame_masks=2, frames_mask_size=40, p=SPEC_AUGMENT_P,
+    )
+
+
+def time_warp_segments(features: torch.Tensor, segments: torch.Tensor) -> torch.Tensor:
+    """SpecAugment's time warp alone, on each supervised segment (as ``make_spec_augment()``
+    warps them), with probability ``SPEC_AUGMENT_P`` each.
+
+    Used when a teacher must see the student's features without the masks
+    (``kd.teacher_input: clean``): the warp moves frames by up to 80 (0.8 s), so teacher and
+    student must share it for their lattices to line up frame by frame; only the masks are
+    the student's alone.
+
+    Args:
+      features:
+        Shape (N, T, F); not modified.
+      segments:
+        ``(S, 3)`` rows of (sequence index, start frame, frames), :func:`supervision_segments`.
+    Returns:
+      The warped features, a new tensor.
+    """
+    features = features.clone()
+    for sequence_idx, start, num_frames in segments.tolist():
+        if random.random() < SPEC_AUGMENT_P:
+            end = start + num_frames
+            features[sequence_idx, start:end] = time_warp(features[sequence_idx, start:end], factor=TIME_WARP_FACTOR)
+    return features
 
 
 def supervision_segments(batch: dict) -> torch.Tensor:

@@ -33,6 +33,7 @@ from distill.train.data import (
     load_train_valid,
     make_loader,
     make_spec_augment,
+    time_warp_segments,
     supervision_segments,
 )
 from distill.train.losses import LossFn, make_loss_fn, transducer_loss_fn, unwrap
@@ -184,6 +185,11 @@ class Trainer:
         )
         self.valid_loader = make_loader(valid_cuts, config.data, train=False) if valid_cuts is not None else None
         self.spec_augment = make_spec_augment() if config.data.spec_augment else None
+        # A teacher that sees the features before augmentation (kd.teacher_input: clean) must
+        # still share the student's time warp (it moves frames by up to 0.8 s): the warp is
+        # then applied on its own, before the student's masks (distill/train/data.py).
+        self.shared_time_warp = config.kd.enabled and config.kd.teacher_input == "clean" and config.data.spec_augment
+        self.spec_masks = make_spec_augment(time_warp=False) if self.shared_time_warp else None
         self.freq_warp = FrequencyWarp(config.data.freq_warp) if config.data.freq_warp > 0 else None
         self.metrics = MetricsLog(self.exp_dir) if self.dist.is_main else None
         if self.dist.is_main:
@@ -283,9 +289,13 @@ class Trainer:
             lr = self.scheduler.step(self.state.batch_idx_train, epoch - 1 + 0.0)
             clean = batch["inputs"]  # augmentation returns new tensors: a teacher may want these
             if self.state.batch_idx_train >= self.config.data.spec_augment_start:
+                if self.shared_time_warp:
+                    clean = batch["inputs"] = time_warp_segments(batch["inputs"], supervision_segments(batch))
                 if self.freq_warp is not None:
                     batch["inputs"] = self.freq_warp(batch["inputs"])
-                if self.spec_augment is not None:
+                if self.spec_masks is not None:
+                    batch["inputs"] = self.spec_masks(batch["inputs"])
+                elif self.spec_augment is not None:
                     batch["inputs"] = self.spec_augment(batch["inputs"], supervision_segments(batch))
             x, x_lens, y, _ = batch_to_model_inputs(batch, self.sp, self.device)
             x_clean = x if clean is batch["inputs"] else clean.to(self.device)

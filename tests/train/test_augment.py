@@ -1,6 +1,7 @@
 """Frequency warping (VTLP) of log-mel features."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -61,3 +62,24 @@ def test_bad_settings_are_refused() -> None:
         FrequencyWarp(0.1)(torch.randn(3, 80))
     with pytest.raises(ValueError, match="data.freq_warp"):
         DataConfig(freq_warp=0.7)
+
+
+def test_time_warp_segments_warps_supervised_frames_only():
+    import random
+
+    from distill.train.data import make_spec_augment, time_warp_segments
+
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+    features = torch.randn(2, 600, 80)
+    before = features.clone()
+    segments = torch.tensor([[0, 0, 600], [1, 50, 400]], dtype=torch.int32)
+    warped = time_warp_segments(features, segments)
+    assert torch.equal(features, before)  # the input is not modified
+    assert warped.shape == features.shape
+    assert torch.equal(warped[1, :50], features[1, :50]) and torch.equal(warped[1, 450:], features[1, 450:])
+    assert not torch.equal(warped, features)  # some segment was warped (p = 0.9 each)
+    # The masks-only SpecAugment has no time warp.
+    assert make_spec_augment(time_warp=False).time_warp_factor is None
+    assert make_spec_augment().time_warp_factor == 80
