@@ -13,4 +13,5 @@ setup(
     "teacher into small RNN-T students",
     packages=find_packages(include=["distill", "distill.*"]),
     python_requires=">=3.11,<3.12",
+    entry_points={"console_scripts": ["distill-transcribe=distill.deploy.cli:main"]},
 )

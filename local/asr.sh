@@ -12,6 +12,8 @@
 #      (--student-kd true) or alone, the baseline (--student-kd false), or both (--student-baseline true);
 #      --student-seeds gives one run per seed; greedy WER on dev/test
 #   6  decode dev and test with every trained model and method; exp/results.md
+#   7  export the teacher and every student for deployment: exp/<model>/export (ONNX, TorchScript, int8;
+#      sherpa-onnx loads the ONNX files; local/transcribe.py --export-dir decodes them)
 # Each stage skips work that is complete with the same settings (done-markers), so the
 # whole script can be rerun safely, and any stage can be run alone.
 set -euo pipefail
@@ -68,6 +70,7 @@ student_jobs=2       # students trained side by side (each with cores/jobs threa
 student_speed_perturb=true  # false: students train on the original cuts only, not stage 2's 0.9x/1.1x copies
 demo_student_speed_perturb=true  # with --demo true --demo-size default
 # Resources.
+export_chunk_ms=320   # stage 7: streaming chunk of the causal students
 nj=2
 nproc=1              # training processes (torchrun/DDP; gloo on CPU, nccl on GPUs)
 data_dir=data
@@ -75,7 +78,7 @@ exp_dir=exp
 
 # shellcheck disable=SC2034  # read by parse_options.sh
 help_message="Usage: $0 --corpus NAME --corpus-dir DIR|--corpus-subdir DIR --train-part P --dev-parts 'P..' --test-parts 'P..' [options]
-Runs the recipe stages 0-6 (see the top of $0)."
+Runs the recipe stages 0-7 (see the top of $0; --stop-stage defaults to 6, the export is stage 7)."
 
 # shellcheck disable=SC1091
 . "$(dirname "$0")/../utils/parse_options.sh"
@@ -261,5 +264,28 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
   [ ${#decoded[@]} -gt 0 ] || { log "Stage 6: no trained model in $exp_dir: run stages 4-5 first"; exit 1; }
   python "$root/local/results_table.py" --exp-dirs "${decoded[@]}" --out "$exp_dir/results.md"
   log "Stage 6: results table in $exp_dir/results.md"
+fi
+if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
+  models=(teacher)
+  for student in $students; do
+    for d in "$exp_dir/student_${student}_"*; do [ -d "$d" ] && models+=("${d##*/}"); done
+  done
+  exported=0
+  for name in "${models[@]}"; do
+    if ! compgen -G "$exp_dir/$name/epoch-*.pt" > /dev/null; then
+      log "Stage 7: $exp_dir/$name has no epoch checkpoint (not trained): skipped"
+      continue
+    fi
+    if [ -f "$exp_dir/$name/export/export.json" ] && [ "$exp_dir/$name/export/export.json" -nt "$(ls -t "$exp_dir/$name"/epoch-*.pt | head -1)" ]; then
+      log "Stage 7: $exp_dir/$name/export is newer than its last checkpoint: skipping (remove it to redo)"
+      exported=$((exported + 1))
+      continue
+    fi
+    log "Stage 7: export $exp_dir/$name (avg $avg) -> $exp_dir/$name/export"
+    python "$root/local/export.py" --exp-dir "$exp_dir/$name" --epoch 0 --avg "$avg" --lang-dir "$lang_dir" \
+      --cuts "${dev_cuts[0]}" --chunk-ms "$export_chunk_ms"
+    exported=$((exported + 1))
+  done
+  [ "$exported" -gt 0 ] || { log "Stage 7: no trained model in $exp_dir: run stages 4-5 first"; exit 1; }
 fi
 log "Done: stages $stage-$stop_stage"

@@ -6,6 +6,9 @@ Usage:
   local/transcribe.py --exp-dir exp/teacher --epoch 10 --avg 3 --lang-dir data/lang_bpe_500 a.wav b.flac
   # one checkpoint or exported model (weights without a config need --config):
   local/transcribe.py --checkpoint exp/teacher/epoch-10.pt --lang-dir data/lang_bpe_500 a.wav
+  # an exported model (stage 7), with onnxruntime / sherpa-onnx and no torch (also installed
+  # as the command distill-transcribe; see distill/deploy/cli.py for its options):
+  local/transcribe.py --export-dir exp/student_rnn_kd/export [--streaming --chunk-ms 320] [--int8] a.wav
 
 Any sample rate and channel count soundfile reads (WAV, FLAC, OGG, ...) is accepted: the audio
 is mixed down to mono and resampled to 16 kHz, then gets the training front end (kaldifeat
@@ -17,10 +20,16 @@ import logging
 import sys
 from pathlib import Path
 
-import torch
+if "--export-dir" in sys.argv[1:] or any(a.startswith("--export-dir=") for a in sys.argv[1:]):
+    # An exported model: the deployment runtime alone, without torch or the training code.
+    from distill.deploy.cli import main as export_main
 
-from distill.data.features import EXTRACTORS, make_extractor
-from distill.decode.transcribe import (
+    export_main(sys.argv[1:])
+
+import torch  # noqa: E402  (the checkpoint path below needs the training code)
+
+from distill.data.features import EXTRACTORS, make_extractor  # noqa: E402
+from distill.decode.transcribe import (  # noqa: E402
     SEARCH_METHODS,
     TranscribeError,
     check_model_matches_lang,
@@ -29,12 +38,14 @@ from distill.decode.transcribe import (
     load_model_file,
     transcribe_files,
 )
-from distill.utils.logging_setup import setup_logging
+from distill.utils.logging_setup import setup_logging  # noqa: E402
 
 
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     model = parser.add_mutually_exclusive_group(required=True)
+    model.add_argument("--export-dir", type=Path,
+                       help="an export folder of stage 7 (decoded without torch; see distill/deploy/cli.py)")
     model.add_argument("--exp-dir", type=Path, help="experiment directory holding epoch-N.pt (with --epoch/--avg)")
     model.add_argument("--checkpoint", type=Path,
                        help="one checkpoint (epoch-N.pt, checkpoint-B.pt) or exported model state (.pt)")

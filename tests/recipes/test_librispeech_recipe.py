@@ -1,7 +1,8 @@
-"""egs/librispeech/ASR/run.sh on a tiny demo corpus: stages 0-3 and their rerun, and the README's smoke run through stage 6."""
+"""egs/librispeech/ASR/run.sh on a tiny demo corpus: stages 0-3 and their rerun, and the README's smoke run through stage 7."""
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import k2
@@ -60,11 +61,13 @@ def test_no_corpus_and_no_network_names_both_ways_out(tmp_path):
     assert "--demo true" in out.stderr and str(tmp_path / "nothing" / "LibriSpeech") in out.stderr
 
 
-def test_smoke_run_of_the_readme_goes_through_stage_6(tmp_path):
+def test_smoke_run_of_the_readme_goes_through_stage_7(tmp_path):
     """The README's smoke run (conf/smoke, the tiny corpus): every stage connects, every model
-    is decoded with every method, and the results table lists them."""
+    is decoded with every method, the results table lists them, and every model is exported
+    and decodes from its export (sherpa-onnx for the teacher, streaming for the RNN student)
+    to what the PyTorch model gives."""
     out = run_recipe(tmp_path, "--conf-dir", str(RUN_SH.parent / "conf" / "smoke"), "--exp-dir", str(tmp_path / "exp"),
-                     "--stage", "0", "--stop-stage", "6")
+                     "--stage", "0", "--stop-stage", "7")
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     table = (tmp_path / "exp" / "results.md").read_text()
     for model in ("teacher", "student_rnn_kd", "student_dnn_kd"):
@@ -75,6 +78,21 @@ def test_smoke_run_of_the_readme_goes_through_stage_6(tmp_path):
     # The conditions side by side: one row per model and method, a column per part.
     parts = ("dev-clean", "dev-other", "test-clean", "test-other")
     assert "| model | params | method | " + " | ".join(f"{p} WER (%)" for p in parts) + " |" in table
+    # Stage 7: the exports, and decoding from them equals decoding the checkpoints.
+    audio = sorted((tmp_path / "download" / "LibriSpeech" / "test-clean").rglob("*.flac"))[:3]
+    transcribe = [sys.executable, str(REPO_ROOT / "local" / "transcribe.py")]
+    for model, extra in (("teacher", ["--engine", "sherpa"]), ("student_rnn_kd", ["--streaming", "--chunk-ms", "160"]),
+                         ("student_dnn_kd", ["--streaming"])):
+        export = tmp_path / "exp" / model / "export"
+        assert (export / "export.json").is_file() and (export / "encoder.int8.onnx").is_file()
+        exported = subprocess.run(transcribe + ["--export-dir", str(export), *extra, *map(str, audio)],
+                                  capture_output=True, text=True, timeout=300)
+        assert exported.returncode == 0, exported.stderr[-2000:]
+        checkpoint = subprocess.run(transcribe + ["--exp-dir", str(tmp_path / "exp" / model), "--lang-dir",
+                                                  str(tmp_path / "data" / "lang_bpe_100"), *map(str, audio)],
+                                    capture_output=True, text=True, timeout=300)
+        assert checkpoint.returncode == 0, checkpoint.stderr[-2000:]
+        assert exported.stdout == checkpoint.stdout, model
 
 
 def test_students_side_by_side_report_a_failure_with_its_log(tmp_path):

@@ -34,14 +34,14 @@ def run_recipe(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
 
 
-def test_stages_0_to_6_on_the_tiny_demo(tmp_path):
+def test_stages_0_to_7_on_the_tiny_demo(tmp_path):
     conf = tmp_path / "conf"
     conf.mkdir()
     for name, text in TINY_CONFIGS.items():
         (conf / name).write_text(text)
     out = run_recipe(tmp_path, "--demo", "true", "--demo-size", "tiny", "--conf-dir", str(conf),
                      "--students", "rnn", "--decode-methods", "greedy_search fast_beam_search_nbest_LG",
-                     "--stage", "0", "--stop-stage", "6")
+                     "--stage", "0", "--stop-stage", "7")
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
     data, exp = tmp_path / "data", tmp_path / "exp"
     assert (tmp_path / "download" / "TIMIT" / "data" / "TRAIN").is_dir()
@@ -68,6 +68,11 @@ def test_stages_0_to_6_on_the_tiny_demo(tmp_path):
     assert "PER (%)" in table and "CER" not in table
     assert "TEST, mean over seeds" in table
     assert "student_rnn_kd (mean of 2 seeds)" in table and "student_rnn_alone (mean of 2 seeds)" in table
+    # Stage 7: every model exported, phones as units, the causal student streamable.
+    for name in ["teacher"] + students:
+        manifest = json.loads((exp / name / "export" / "export.json").read_text())
+        assert manifest["unit"] == "phone" and manifest["vocab_size"] == len(phones)
+        assert (manifest["streaming"] is None) == (name == "teacher")
 
 
 def test_missing_corpus_says_it_is_never_downloaded(tmp_path):

@@ -1,0 +1,238 @@
+#!/usr/bin/env python3
+"""What deploying each model costs and gives: size, speed, memory and WER of the teacher and
+the students as PyTorch fp32, ONNX fp32, ONNX int8 and TorchScript int8, and streaming, in
+one process, printed as one table.
+
+For every exp dir (each needs its stage-7 export, ``<exp-dir>/export``):
+  - size: the files a runtime loads (PyTorch fp32: 4 bytes a parameter);
+  - RTF at 1 and 2 threads (decoding time over audio time, fbank included; greedy search),
+    the best of ``--rounds`` rounds that visit every variant in turn;
+  - peak memory: the growth of the process's peak RSS while the variant decodes (the peak is
+    reset before each variant through /proc/self/clear_refs);
+  - WER (PER for phones) on each cut set, at 1 thread;
+  - streaming (causal students, ONNX fp32 and int8): WER, compute time per chunk, and the
+    latency streaming adds (the chunk, the look-ahead of the front end and of a TDNN's right
+    context, and the chunk's compute).
+The runtimes are the deployment ones (:mod:`distill.deploy`): sherpa-onnx for stateless
+predictors, this project's onnxruntime loop otherwise (the "engine" column).
+
+Usage (from a recipe directory, after stage 7):
+  python $DISTILL_ROOT/benchmarks/deploy.py --exp-dirs exp/teacher exp/student_rnn_kd exp/student_dnn_kd \
+      --cuts data/fbank/timit_cuts_DEV.jsonl.gz data/fbank/timit_cuts_TEST.jsonl.gz [--max-cuts 100] [--rounds 2]
+Ends with one line of the goals' ratios (int8/fp32 size, ONNX int8 vs PyTorch fp32 speed,
+streaming - offline WER).
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from distill.data.features import make_extractor
+from distill.data.manifests import load_cuts
+from distill.decode.greedy import greedy_search
+from distill.decode.scoring import word_errors
+from distill.deploy.features import compute_fbank
+from distill.deploy.manifest import load_manifest
+from distill.deploy.recognizer import Recognizer
+from distill.train.checkpoint import last_epoch, load_averaged_model
+
+Utterance = Tuple[str, np.ndarray, str]  # id, samples, reference
+
+
+def peak_rss_reset() -> int:
+    """Reset the peak RSS (Linux) and return the current RSS in bytes."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+    return _status_kb("VmRSS") * 1024
+
+
+def peak_rss() -> int:
+    return _status_kb("VmHWM") * 1024
+
+
+def _status_kb(key: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def load_utterances(cuts_path: Path, max_cuts: int) -> List[Utterance]:
+    out = []
+    for cut in load_cuts(cuts_path):
+        if len(out) == max_cuts:
+            break
+        samples = cut.load_audio()[0].astype(np.float32)
+        out.append((cut.id, samples, " ".join(s.text for s in cut.supervisions)))
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Decoders: samples -> text
+
+
+def pytorch_decoder(exp_dir: Path, text_of: Callable[[List[int]], str]) -> Callable[[np.ndarray], str]:
+    model = load_averaged_model(exp_dir, last_epoch(exp_dir), 1)
+    extractor = make_extractor("kaldifeat")
+
+    @torch.no_grad()
+    def decode(samples: np.ndarray) -> str:
+        x = torch.from_numpy(extractor.extract(samples, 16000)).unsqueeze(0)
+        enc, lens = model.encode(x, torch.tensor([x.size(1)]))
+        return text_of(greedy_search(model, enc, lens)[0])
+
+    return decode
+
+
+def torchscript_decoder(export_dir: Path, manifest: Dict[str, Any], text_of: Callable[[List[int]], str]) -> Callable[[np.ndarray], str]:
+    """Greedy search over the int8 TorchScript graphs (one symbol per frame)."""
+    files = manifest["files"]["torchscript_int8"]
+    encoder, decoder, joiner = (torch.jit.load(str(export_dir / files[n])) for n in ("encoder", "decoder", "joiner"))
+    blank, stateless = manifest["blank_id"], manifest["predictor"] == "stateless"
+
+    @torch.no_grad()
+    def decode(samples: np.ndarray) -> str:
+        x = torch.from_numpy(compute_fbank(samples, manifest["features"])).unsqueeze(0)
+        enc, _ = encoder(x, torch.tensor([x.size(1)]))
+        tokens: List[int] = []
+        if stateless:
+            context = [blank] * manifest["context_size"]
+            dec = decoder(torch.tensor([context]))
+        else:
+            shape = (manifest["predictor_state"]["num_layers"], 1, manifest["predictor_state"]["dim"])
+            h, c = torch.zeros(shape), torch.zeros(shape)
+            dec, h, c = decoder(torch.tensor([[blank]]), h, c)
+        for t in range(enc.size(1)):
+            token = int(joiner(enc[:, t], dec).argmax())
+            if token == blank:
+                continue
+            tokens.append(token)
+            if stateless:
+                context = context[1:] + [token]
+                dec = decoder(torch.tensor([context]))
+            else:
+                dec, h, c = decoder(torch.tensor([[token]]), h, c)
+        return text_of(tokens)
+
+    return decode
+
+
+def file_size(paths: Sequence[Path]) -> float:
+    return sum(p.stat().st_size for p in paths) / 1e6
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def run_variant(decode: Callable[[np.ndarray], str], utterances: Sequence[Utterance]) -> Tuple[List[str], float]:
+    start = time.perf_counter()
+    hyps = [decode(samples) for _, samples, _ in utterances]
+    return hyps, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--exp-dirs", type=Path, nargs="+", required=True)
+    parser.add_argument("--cuts", type=Path, nargs="+", required=True, help="dev then test cut manifests")
+    parser.add_argument("--max-cuts", type=int, default=100, help="utterances per cut set")
+    parser.add_argument("--rounds", type=int, default=2, help="speed rounds; the best is kept")
+    parser.add_argument("--speed-cuts", type=int, default=30, help="utterances of the first cut set timed at 2 threads")
+    parser.add_argument("--json", type=Path, help="also write the rows as JSON")
+    args = parser.parse_args()
+
+    sets = {p.name.split("_cuts_")[-1].split(".")[0]: load_utterances(p, args.max_cuts) for p in args.cuts}
+    all_utts = [u for utts in sets.values() for u in utts]
+    audio_s = {name: sum(u[1].size for u in utts) / 16000 for name, utts in sets.items()}
+    speed_utts = next(iter(sets.values()))[: args.speed_cuts]
+    speed_audio = sum(u[1].size for u in speed_utts) / 16000
+    rows: List[Dict[str, Any]] = []
+    for exp_dir in args.exp_dirs:
+        export_dir = exp_dir / "export"
+        manifest = load_manifest(export_dir)
+        files = manifest["files"]
+        variants: List[Tuple[str, str, Callable[[int], Callable[[np.ndarray], str]], float]] = []
+        text_of = Recognizer(export_dir, engine="ort").text_of
+        variants.append(("PyTorch fp32", "torch", lambda n: pytorch_decoder(exp_dir, text_of),
+                         4 * manifest["num_parameters"] / 1e6))
+        for int8 in (False, True):
+            key = "onnx_int8" if int8 else "onnx"
+            engine = Recognizer(export_dir, int8=int8).engine
+            variants.append((f"ONNX {'int8' if int8 else 'fp32'}", engine,
+                             lambda n, i=int8: Recognizer(export_dir, int8=i, num_threads=n).transcribe_text,
+                             file_size([export_dir / files[key][g] for g in ("encoder", "decoder", "joiner")])))
+        variants.append(("TorchScript int8", "torch", lambda n: torchscript_decoder(export_dir, manifest, text_of),
+                         file_size([export_dir / files["torchscript_int8"][g] for g in ("encoder", "decoder", "joiner")])))
+        if manifest.get("streaming"):
+            for int8 in (False, True):
+                variants.append((f"ONNX {'int8' if int8 else 'fp32'} streaming",
+                                 Recognizer(export_dir, int8=int8, streaming=True).engine,
+                                 lambda n, i=int8: Recognizer(export_dir, int8=i, num_threads=n, streaming=True).transcribe_text,
+                                 float("nan")))
+        for name, engine, make, size in variants:
+            row: Dict[str, Any] = {"model": exp_dir.name, "variant": name, "engine": engine, "size_mb": size}
+            gc.collect()
+            torch.set_num_threads(1)
+            base = peak_rss_reset()
+            decode = make(1)
+            hyps, _ = run_variant(decode, all_utts)
+            row["peak_mb"] = (peak_rss() - base) / 1e6
+            i = 0
+            for set_name, utts in sets.items():
+                pairs = [(u[2], h) for u, h in zip(utts, hyps[i:i + len(utts)])]
+                row[f"wer_{set_name}"] = word_errors(pairs).wer
+                i += len(utts)
+            for threads in (1, 2):
+                torch.set_num_threads(threads)
+                decode = make(threads)
+                best = min(run_variant(decode, speed_utts)[1] for _ in range(args.rounds))
+                row[f"rtf_{threads}"] = best / speed_audio
+            if "streaming" in name:
+                s = manifest["streaming"]
+                chunk_ms = 40 * s["chunk_frames"]
+                chunks = sum(int(np.ceil(u[1].size / 16000 * 1000 / chunk_ms)) for u in speed_utts)
+                row["chunk_ms"] = chunk_ms
+                row["compute_per_chunk_ms"] = 1000 * row["rtf_1"] * speed_audio / chunks
+                lookahead_ms = 30 + 40 * s.get("context_frames", 0)  # the front end's 3 frames; a TDNN's right context
+                row["latency_ms"] = chunk_ms + lookahead_ms + row["compute_per_chunk_ms"]
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    torch.set_num_threads(1)
+    set_names = list(sets)
+    header = ["model", "variant", "engine", "size (MB)", "RTF 1 thr", "RTF 2 thr", "peak mem (MB)"] + \
+        [f"{s} WER (%)" for s in set_names] + ["chunk compute (ms)", "added latency (ms)"]
+    print("\n| " + " | ".join(header) + " |")
+    print("| " + " | ".join(["---"] * 3 + ["---:"] * (len(header) - 3)) + " |")
+    for r in rows:
+        cells = [r["model"], r["variant"], r["engine"], "" if np.isnan(r["size_mb"]) else f"{r['size_mb']:.2f}",
+                 f"{r['rtf_1']:.4f}", f"{r['rtf_2']:.4f}", f"{r['peak_mb']:.0f}"] + \
+            [f"{r[f'wer_{s}']:.2f}" for s in set_names] + \
+            ([f"{r['compute_per_chunk_ms']:.1f}", f"{r['latency_ms']:.0f}"] if "latency_ms" in r else ["", ""])
+        print("| " + " | ".join(cells) + " |")
+    print(f"\n(audio: {', '.join(f'{k} {v / 60:.1f} min' for k, v in audio_s.items())}; RTF on the first "
+          f"{len(speed_utts)} utterances of {set_names[0]}, {speed_audio:.0f} s, best of {args.rounds})")
+    ratios = []
+    for model in dict.fromkeys(r["model"] for r in rows):
+        by = {r["variant"]: r for r in rows if r["model"] == model}
+        fp32, int8 = by["ONNX fp32"], by["ONNX int8"]
+        part = (f"{model}: int8/fp32 size {int8['size_mb'] / fp32['size_mb']:.3f}, "
+                f"{set_names[-1]} WER int8-fp32 {int8[f'wer_{set_names[-1]}'] - fp32[f'wer_{set_names[-1]}']:+.2f}, "
+                f"PyTorch fp32 / ONNX int8 time {by['PyTorch fp32']['rtf_1'] / int8['rtf_1']:.2f}x")
+        if "ONNX fp32 streaming" in by:
+            part += f", streaming-offline WER {by['ONNX fp32 streaming'][f'wer_{set_names[-1]}'] - fp32[f'wer_{set_names[-1]}']:+.2f}"
+        ratios.append(part)
+    print("RATIOS " + " | ".join(ratios))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""The transducer's parts in the shapes a deployment runtime drives, one graph each.
+
+sherpa-onnx (and icefall's ``export-onnx.py`` files that make models for it) splits a
+transducer into three graphs, so that any search loop can drive them:
+
+* encoder: features -> ``encoder_out`` already projected to the joiner's dimension
+  (``joiner.encoder_proj`` folded in, so the loop never touches encoder-sized tensors twice);
+* decoder (the predictor): the last ``context_size`` tokens -> ``decoder_out``, projected
+  (``joiner.decoder_proj`` folded in);
+* joiner: one frame of each -> ``logit`` over the vocabulary.
+
+Streaming encoders take a chunk of feature frames and their recurrent state and return the
+next state. The LSTM predictor, which sherpa-onnx cannot drive, gets a graph with its state
+as inputs and outputs, for this project's own onnxruntime loop (:mod:`distill.deploy`).
+"""
+from __future__ import annotations
+
+from typing import Tuple
+
+import torch
+from torch import nn
+
+from distill.models.decoder import StatelessDecoder
+from distill.models.lstm_encoder import LstmEncoder
+from distill.models.lstm_predictor import LstmPredictor
+from distill.models.transducer import Transducer
+
+
+class ExportError(ValueError):
+    """A model that cannot be exported the way asked; the message names it and the reason."""
+
+
+class OfflineEncoder(nn.Module):
+    """``(x, x_lens) -> (encoder_out, encoder_out_lens)``: the whole utterance at once."""
+
+    def __init__(self, model: Transducer) -> None:
+        super().__init__()
+        self.encoder = model.encoder
+        self.encoder_proj = model.joiner.encoder_proj
+
+    def forward(self, x: torch.Tensor, x_lens: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """
+        Args:
+          x:
+            Features of shape (N, T, num_features), T >= 7.
+          x_lens:
+            Int64 tensor of shape (N,).
+        Returns:
+          ``encoder_out`` of shape (N, T', joiner_dim) and ``encoder_out_lens`` (N,), int64.
+        """
+        encoder_out, encoder_out_lens = self.encoder(x, x_lens)
+        return self.encoder_proj(encoder_out), encoder_out_lens
+
+
+class StreamingLstmEncoder(nn.Module):
+    """``(x, h, c) -> (encoder_out, next_h, next_c)``: one chunk of the causal LSTM encoder.
+
+    The chunk holds ``4 n + 3`` feature frames and gives ``n`` encoder frames; the next chunk
+    starts ``4 n`` frames later, so the front end's 7-frame convolutions see exactly the
+    frames they see on the whole utterance, and the LSTM states carry the rest. That is the
+    contract of sherpa-onnx's "lstm" online model (metadata ``T`` = 4 n + 3 and
+    ``decode_chunk_len`` = 4 n). ``h`` stacks the layers' output states, shape
+    (num_layers, N, encoder_dim), ``c`` their cell states, (num_layers, N, hidden_dim).
+    """
+
+    def __init__(self, model: Transducer) -> None:
+        super().__init__()
+        encoder = model.encoder
+        if not isinstance(encoder, LstmEncoder):
+            raise ExportError(f"Only the LSTM encoder streams with carried state; this model's encoder is "
+                              f"{type(encoder).__name__}")
+        if encoder.subsampling.feature_norm != "global":
+            raise ExportError("A streaming encoder needs feature_norm 'global': 'utterance' subtracts the mean "
+                              "of the whole utterance, which a stream does not have yet")
+        self.encoder = encoder
+        self.encoder_proj = model.joiner.encoder_proj
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """
+        Args:
+          x:
+            Features of shape (N, 4 n + 3, num_features).
+          h / c:
+            The states after the previous chunk (zeros at the start), shapes
+            (num_layers, N, encoder_dim) and (num_layers, N, hidden_dim).
+        Returns:
+          ``encoder_out`` (N, n, joiner_dim), ``next_h``, ``next_c``.
+        """
+        sub = self.encoder.subsampling(x)
+        states = [(h[i:i + 1], c[i:i + 1]) for i in range(len(self.encoder.layers))]
+        out, new_states = self.encoder.run_layers(sub, states)
+        out = self.encoder_proj(self.encoder.output(self.encoder.norm(out)))
+        next_h = torch.cat([s[0] for s in new_states], dim=0)
+        next_c = torch.cat([s[1] for s in new_states], dim=0)
+        return out, next_h, next_c
+
+
+class StatelessDecoderGraph(nn.Module):
+    """``y (N, context_size) -> decoder_out (N, joiner_dim)``, sherpa-onnx's decoder contract.
+
+    Runtimes may fill the context before the first token with -1 (sherpa-onnx does); like
+    blank, it reads as the zero embedding.
+    """
+
+    def __init__(self, model: Transducer) -> None:
+        super().__init__()
+        if not isinstance(model.decoder, StatelessDecoder):
+            raise ExportError(f"Not a stateless predictor: {type(model.decoder).__name__}")
+        self.decoder = model.decoder
+        self.decoder_proj = model.joiner.decoder_proj
+        self.blank_id = model.decoder.blank_id
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        y = torch.where(y < 0, torch.full_like(y, self.blank_id), y)
+        out = self.decoder(y, need_pad=False)  # (N, 1, decoder_dim)
+        return self.decoder_proj(out[:, -1])
+
+
+class LstmDecoderGraph(nn.Module):
+    """``(y (N, 1), h, c) -> (decoder_out (N, joiner_dim), next_h, next_c)``: the LSTM
+    predictor reads one token; ``h`` and ``c`` have shape (num_layers, N, decoder_dim)."""
+
+    def __init__(self, model: Transducer) -> None:
+        super().__init__()
+        if not isinstance(model.decoder, LstmPredictor):
+            raise ExportError(f"Not an LSTM predictor: {type(model.decoder).__name__}")
+        self.decoder = model.decoder
+        self.decoder_proj = model.joiner.decoder_proj
+
+    def forward(self, y: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        out, (next_h, next_c) = self.decoder.step(y[:, 0], (h, c))
+        return self.decoder_proj(out), next_h, next_c
+
+
+class JoinerGraph(nn.Module):
+    """``(encoder_out (N, joiner_dim), decoder_out (N, joiner_dim)) -> logit (N, vocab_size)``."""
+
+    def __init__(self, model: Transducer) -> None:
+        super().__init__()
+        self.output_linear = model.joiner.output_linear
+
+    def forward(self, encoder_out: torch.Tensor, decoder_out: torch.Tensor) -> torch.Tensor:
+        return self.output_linear(torch.tanh(encoder_out + decoder_out))
