@@ -276,7 +276,13 @@ if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
       log "Stage 7: $exp_dir/$name has no epoch checkpoint (not trained): skipped"
       continue
     fi
-    if [ -f "$exp_dir/$name/export/export.json" ] && [ "$exp_dir/$name/export/export.json" -nt "$(ls -t "$exp_dir/$name"/epoch-*.pt | head -1)" ]; then
+    manifest=$exp_dir/$name/export/export.json  # written last by the export: its presence means complete
+    fresh=false
+    if [ -f "$manifest" ]; then
+      fresh=true
+      for ckpt in "$exp_dir/$name"/epoch-*.pt; do [ "$ckpt" -nt "$manifest" ] && fresh=false; done
+    fi
+    if [ "$fresh" = true ]; then
       log "Stage 7: $exp_dir/$name/export is newer than its last checkpoint: skipping (remove it to redo)"
       exported=$((exported + 1))
       continue
