@@ -83,6 +83,24 @@ Runs the recipe stages 0-7 (see the top of $0; --stop-stage defaults to 6, the e
 # shellcheck disable=SC1091
 . "$(dirname "$0")/../utils/parse_options.sh"
 
+# Option parsing stops at the first word that is not an option: a stray word would leave
+# every option after it unread, so it is an error, as are stage numbers that run nothing.
+if [ $# -gt 0 ]; then
+  echo "$0: unexpected argument '$1': options are '--name value' (see --help); nothing was run" >&2
+  exit 1
+fi
+last_stage=7
+for v in stage stop_stage; do
+  if ! [[ ${!v} =~ ^[0-9]+$ ]] || [ "${!v}" -gt "$last_stage" ]; then
+    echo "$0: --${v//_/-} must be a stage number from 0 to $last_stage, got '${!v}'" >&2
+    exit 1
+  fi
+done
+if [ "$stage" -gt "$stop_stage" ]; then
+  echo "$0: --stage $stage comes after --stop-stage $stop_stage: no stage would run" >&2
+  exit 1
+fi
+
 root=$(cd "$(dirname "$0")/.." && pwd)
 for v in corpus train_part dev_parts test_parts; do
   [ -n "${!v}" ] || { echo "$0: --${v//_/-} is required (the recipe's run.sh sets it)" >&2; exit 1; }

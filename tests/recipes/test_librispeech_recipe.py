@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import k2
+import pytest
 import torch
 from lhotse import CutSet
 
@@ -106,3 +107,16 @@ def test_students_side_by_side_report_a_failure_with_its_log(tmp_path):
     named = log.split("student failed: see ")[1].split()[0]
     assert Path(named).parent == exp and Path(named).name in ("stage5_rnn.log", "stage5_dnn.log")
     assert "run the lang stage (stage 3) first" in Path(named).read_text()  # train.py names what is missing
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--stage", "9"], "--stage must be a stage number from 0 to 7, got '9'"),
+    (["--stage", "-1"], "--stage must be a stage number from 0 to 7, got '-1'"),
+    (["--stage", "two"], "--stage must be a stage number from 0 to 7, got 'two'"),
+    (["--stage", "3", "--stop-stage", "1"], "--stage 3 comes after --stop-stage 1: no stage would run"),
+    (["2", "--stage", "9"], "unexpected argument '2'"),
+])
+def test_stage_options_that_would_run_nothing_or_everything_are_refused(tmp_path, args, message):
+    out = run_recipe(tmp_path, *args)
+    assert out.returncode == 1 and message in out.stderr, out.stderr
+    assert "Stage" not in out.stdout and not (tmp_path / "download").exists()
