@@ -13,7 +13,8 @@ Usage:
 Any sample rate and channel count soundfile reads (WAV, FLAC, OGG, ...) is accepted: the audio
 is mixed down to mono and resampled to 16 kHz, then gets the training front end (kaldifeat
 fbank). Errors (a missing or unreadable file, a lang dir that does not fit the model) name the
-file and the fix, and exit with status 1. Logs go to stderr, transcripts to stdout.
+file and the fix; a bad file does not stop the others: their transcripts are printed as they are
+decoded, the failures listed at the end, and the exit status is then 1. Logs go to stderr, transcripts to stdout.
 """
 import argparse
 import logging
@@ -36,7 +37,7 @@ from distill.decode.transcribe import (  # noqa: E402
     load_averaged,
     load_lang,
     load_model_file,
-    transcribe_files,
+    transcribe_each,
 )
 from distill.utils.logging_setup import setup_logging  # noqa: E402
 
@@ -81,13 +82,21 @@ def main() -> None:
             model, config = load_averaged(args.exp_dir, args.epoch, args.avg, device)
             source = f"{args.exp_dir} (--epoch {args.epoch} --avg {args.avg})"
         check_model_matches_lang(model, sp, args.lang_dir, source, config)
-        transcripts = transcribe_files(model, sp, args.sound_files, args.method,
-                                       extractor=make_extractor(args.extractor))
     except TranscribeError as err:
         logging.error(str(err))
         sys.exit(1)
-    for path, text in zip(args.sound_files, transcripts):
-        print(f"{path} {text}")
+    failures = []
+    for path, text, error in transcribe_each(model, sp, args.sound_files, args.method,
+                                             extractor=make_extractor(args.extractor)):
+        if error is None:
+            print(f"{path} {text}", flush=True)  # as each is decoded
+        else:
+            failures.append(error)
+    for error in failures:  # at the end, where they are seen
+        logging.error(error)
+    if failures:
+        logging.error(f"{len(failures)} of {len(args.sound_files)} file(s) failed")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import importlib
 import logging
 import os
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import soundfile
 import torch
@@ -342,3 +342,29 @@ def transcribe_files(
         transcripts.append(sp.decode(tokens))
         logging.debug(f"{path}: {len(tokens)} tokens")
     return transcripts
+
+
+def transcribe_each(
+    model: Transducer,
+    sp: Tokenizer,
+    paths: Sequence[Path],
+    method: str = "greedy",
+    extractor: Optional[FeatureExtractor] = None,
+    search_options: Optional[Mapping[str, Any]] = None,
+) -> Iterator[Tuple[Path, Optional[str], Optional[str]]]:
+    """Transcribe sound files one at a time, yielding ``(path, transcript, None)`` as each is
+    decoded, or ``(path, None, reason)`` for a file that cannot be (missing, unreadable, too
+    short): one bad file does not hide the transcripts of the others.
+
+    Args: as :func:`transcribe_files`.
+    """
+    get_search_method(method)
+    extractor = extractor or make_extractor("kaldifeat")
+    for path in paths:
+        path = Path(path)
+        try:
+            tokens = decode_features(model, file_features(path, extractor), method, search_options)
+        except TranscribeError as err:
+            yield path, None, str(err)
+            continue
+        yield path, sp.decode(tokens), None

@@ -221,7 +221,9 @@ def test_cli_in_process(whole_cuts, tiny_data_dir, tiny_teacher_exp, teacher, sp
         cli.main()
     assert exit_info.value.code == 1
     out, err = capfd.readouterr()  # the CLI sets up its own logging, to stderr
-    assert out == "" and "ERROR" in err and f"{missing} does not exist" in err
+    # the good file before the bad one is still transcribed; the failure is reported at the end
+    assert out == f"{flac} {transcribe_files(teacher[0], sp, [flac])[0]}\n"
+    assert "ERROR" in err and f"{missing} does not exist" in err and "1 of 2 file(s) failed" in err
 
 
 def test_cli_prints_path_and_transcript(whole_cuts, probe, sp, tiny_data_dir):
