@@ -239,12 +239,24 @@ class Trainer:
         )
 
     def newest_checkpoint(self) -> Optional[Path]:
+        """The readable checkpoint (batch or epoch) furthest into training, or None.
+
+        Every checkpoint is a candidate, so an unreadable newest one (a disk fault, a copy cut
+        short) falls back to the newest readable one instead of starting afresh. An unreadable
+        file is renamed to ``<name>.unreadable``: kept for inspection, but never trusted again,
+        and not counted among the batch checkpoints that ``keep_last_k`` keeps (which would
+        otherwise delete the good ones written after it).
+        """
         candidates: List[Tuple[int, Path]] = []
-        for path in ckpt.batch_checkpoints(self.exp_dir)[:1] + sorted(self.exp_dir.glob("epoch-*.pt")):
+        for path in ckpt.batch_checkpoints(self.exp_dir) + sorted(self.exp_dir.glob("epoch-*.pt")):
             try:
                 state = torch.load(path, map_location="cpu")["state"]["train_state"]
             except Exception as err:
-                logging.warning(f"Skipping unreadable checkpoint {path}: {err}")
+                aside = path.with_name(path.name + ".unreadable")
+                if self.dist.is_main:
+                    os.replace(path, aside)
+                logging.warning(f"Checkpoint {path} cannot be read ({err}); moved to {aside.name}, "
+                                "resuming from the newest readable one")
                 continue
             candidates.append((state["batch_idx_train"], path))
         return max(candidates)[1] if candidates else None

@@ -65,6 +65,22 @@ def test_resume_continues_from_the_same_step(tiny_data_dir, tmp_path):
     assert parameter_checksum(resumed.model) == pytest.approx(parameter_checksum(ref.model), rel=1e-6)
 
 
+def test_resume_skips_an_unreadable_newest_checkpoint(tiny_data_dir, tmp_path):
+    """An unreadable newest checkpoint: resume from the newest readable one (not afresh), and
+    the broken file is set aside so that it is neither trusted nor counted by keep_last_k."""
+    extra = ["train.num_epochs=3", "train.save_every_n=2", "train.keep_last_k=5"]
+    first = Trainer(tiny_config(tiny_data_dir, tmp_path / "run", extra), max_batches=6)
+    first.train()
+    for name in ("epoch-1.pt", "epoch-2.pt"):
+        (tmp_path / "run" / name).unlink(missing_ok=True)
+    (tmp_path / "run" / "checkpoint-6.pt").write_bytes(b"cut short")
+    resumed = Trainer(tiny_config(tiny_data_dir, tmp_path / "run", extra), max_batches=7)
+    resumed.resume(from_last=True)
+    assert resumed.state.batch_idx_train == 4
+    assert (tmp_path / "run" / "checkpoint-6.pt.unreadable").read_bytes() == b"cut short"
+    assert [p.name for p in ckpt.batch_checkpoints(tmp_path / "run")] == ["checkpoint-4.pt", "checkpoint-2.pt"]
+
+
 def test_start_epoch_loads_previous_epoch(tiny_data_dir, tmp_path):
     Trainer(tiny_config(tiny_data_dir, tmp_path / "exp", ["train.num_epochs=1"])).train()
     again = Trainer(tiny_config(tiny_data_dir, tmp_path / "exp", ["train.num_epochs=2"]))
