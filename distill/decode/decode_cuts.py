@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 
 from distill.decode.greedy import greedy_search
 from distill.decode.methods import WordDecoder
+from distill.models.subsampling import MIN_INPUT_FRAMES
 from distill.models.transducer import Transducer
 from distill.train.data import batch_to_model_inputs
 
@@ -40,16 +41,25 @@ def decode_cuts(
     Returns:
       ``([(cut id, reference, hypothesis), ...] sorted by id, elapsed seconds)``; the
       elapsed time covers features loading, the encoder and the search (for the RTF).
+      Cuts too short for the encoder (fewer than ``MIN_INPUT_FRAMES`` feature frames) get an
+      empty hypothesis, so their words count as deletions, and are logged by id.
     """
     if word_decoder is None:
         word_decoder = lambda enc, lens: [sp.decode(ids).split() for ids in greedy_search(model, enc, lens)]  # noqa: E731
     device = next(model.parameters()).device
+    too_short = [c for c in cuts if (c.num_frames or 0) < MIN_INPUT_FRAMES]
+    results = [(c.id, " ".join(s.text for s in c.supervisions), "") for c in too_short]
+    if too_short:
+        logging.warning(f"{len(too_short)} cut(s) are shorter than the {MIN_INPUT_FRAMES} frames the encoder needs and "
+                        f"are scored as empty hypotheses: {', '.join(c.id for c in too_short[:10])}"
+                        f"{' ...' if len(too_short) > 10 else ''}")
+        short_ids = {c.id for c in too_short}
+        cuts = cuts.filter(lambda c: c.id not in short_ids)
     # Batches of similar durations: less padding for the encoder, and fewer frames for the
     # searches that step through the longest utterance of a batch (measured on the demo
     # test part: 384 instead of 565 fast_beam_search frames).
     sampler = SimpleCutSampler(cuts.sort_by_duration(ascending=False), max_duration=max_duration, shuffle=False)
     loader = DataLoader(K2SpeechRecognitionDataset(return_cuts=True), sampler=sampler, batch_size=None)
-    results = []
     start = time.time()
     with torch.no_grad():
         for batch in loader:

@@ -58,3 +58,28 @@ def test_decode_cli_writes_recogs_and_wer(tiny_teacher_exp, tiny_data_dir):
             "fast_beam_search_beam_8_max_contexts_4_max_states_8 (epoch 4, avg 2)",
             "greedy_search (epoch 4, avg 2)"} <= labels, labels
     assert len(rows) == 5
+
+
+def test_a_cut_too_short_for_the_encoder_is_scored_empty_not_fatal(tiny_teacher_exp, tiny_data_dir, tmp_path):
+    """A 0.05 s utterance in a decoded part: the others are decoded, it is scored as an empty
+    hypothesis (its words count as deletions) and named in the log."""
+    from lhotse import CutSet
+
+    cuts = CutSet.from_file(tiny_data_dir / "fbank" / "librispeech_cuts_test-clean.jsonl.gz").to_eager()
+    first = cuts[0]
+    short = first.truncate(duration=0.05)
+    short.id = "short-cut"
+    mixed = CutSet.from_cuts([short] + list(cuts)[1:3])
+    path = tmp_path / "librispeech_cuts_short.jsonl.gz"
+    mixed.to_file(path)
+    exp = tmp_path / "exp"
+    __import__("shutil").copytree(tiny_teacher_exp, exp)
+    cmd = [sys.executable, str(REPO_ROOT / "local" / "decode.py"), "--exp-dir", str(exp), "--epoch", "0",
+           "--avg", "1", "--lang-dir", str(tiny_data_dir / "lang_bpe_100"), "--cuts", str(path),
+           "--method", "greedy_search"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "1 cut(s) are shorter than the 7 frames" in out.stderr and "short-cut" in out.stderr
+    recogs = next((exp / "greedy_search").glob("recogs-short-*.txt")).read_text()
+    assert "short-cut:\thyp=[]" in recogs or "short-cut:\thyp=" in recogs
+    assert recogs.count("hyp=") == 3
