@@ -49,6 +49,8 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import soundfile
+
+from distill.data.audio_integrity import truncation_problem
 from lhotse import RecordingSet, SupervisionSet
 from lhotse.qa import fix_manifests, validate_recordings_and_supervisions
 from lhotse.utils import fastcopy
@@ -278,6 +280,9 @@ def probe_file(path: Path) -> Union[AudioInfo, str]:
         info = soundfile.info(str(path))
     except Exception as err:  # soundfile raises RuntimeError/LibsndfileError variants
         return f"audio file {path} is unreadable ({err})"
+    truncated = truncation_problem(path)
+    if truncated:
+        return f"audio file {path}: {truncated}"
     return AudioInfo(info.frames, info.samplerate, info.channels)
 
 

@@ -14,6 +14,8 @@ from typing import Dict, List, Sequence
 
 import soundfile
 
+from distill.data.audio_integrity import truncation_problem
+
 from distill.data.errors import CorpusError
 from distill.data.manifests import write_manifests
 from distill.utils.done_marker import is_done, mark_done
@@ -86,7 +88,15 @@ def check_librispeech_part(part_dir: Path) -> List[CorpusProblem]:
     if not trans_files:
         return [CorpusProblem(part_dir, "no *.trans.txt transcript files below it (empty or wrong directory?)")]
     for trans in trans_files:
-        with open(trans, encoding="utf-8", errors="replace") as f:
+        raw = trans.read_bytes()
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            number = raw[: err.start].count(b"\n") + 1
+            problems.append(CorpusProblem(Path(f"{trans}:{number}"), f"not UTF-8 (byte 0x{raw[err.start]:02x}); convert "
+                                          f"the file, e.g. iconv -f latin1 -t utf-8 {trans.name}"))
+            continue
+        with open(trans, encoding="utf-8") as f:
             for number, line in enumerate(f, start=1):
                 fields = line.strip().split(maxsplit=1)
                 where = Path(f"{trans}:{number}")
@@ -100,7 +110,7 @@ def check_librispeech_part(part_dir: Path) -> List[CorpusProblem]:
 
 
 def check_audio(audio: Path) -> List[CorpusProblem]:
-    """Problems with one audio file: missing, unreadable, empty, or not 16 kHz."""
+    """Problems with one audio file: missing, unreadable, empty, not 16 kHz, not mono, or cut short."""
     if not audio.is_file():
         return [CorpusProblem(audio, "audio file listed in the transcript is missing")]
     if audio.stat().st_size == 0:
@@ -117,6 +127,12 @@ def check_audio(audio: Path) -> List[CorpusProblem]:
             f"sample rate {info.samplerate} Hz, expected {EXPECTED_SAMPLE_RATE}; resample it "
             f"(e.g. sox in.flac -r {EXPECTED_SAMPLE_RATE} out.flac)",
         )]
+    if info.channels != 1:
+        return [CorpusProblem(audio, f"{info.channels} channels; LibriSpeech audio is mono: mix it down "
+                                     "(e.g. sox in.flac -c 1 out.flac)")]
+    truncated = truncation_problem(audio)
+    if truncated:
+        return [CorpusProblem(audio, truncated)]
     return []
 
 

@@ -30,6 +30,8 @@ def audio(tmp_path_factory) -> Path:
         soundfile.write(str(d / name), 0.3 * np.sin(2 * np.pi * freq * t), SR, subtype="PCM_16")
     soundfile.write(str(d / "low.wav"), np.zeros(8000), 8000, subtype="PCM_16")
     (d / "garbage.wav").write_bytes(b"not a riff header at all" * 10)
+    whole = (d / "a.wav").read_bytes()
+    (d / "half.wav").write_bytes(whole[: len(whole) // 2])  # an interrupted copy
     return d
 
 
@@ -189,6 +191,7 @@ FAULTS = {
     "failing pipe": (set_line("wav.scp", 1, "recB sox {audio}/nope.flac -t wav - |"), "wav.scp", 2, "recB", "command failed"),
     "pipe writing no audio": (set_line("wav.scp", 1, "recB echo hello |"), "wav.scp", 2, "recB", "not audio"),
     "sample rate": (set_line("wav.scp", 0, "recA {audio}/low.wav"), "wav.scp", 1, "recA", "8000 Hz"),
+    "truncated wav": (set_line("wav.scp", 0, "recA {audio}/half.wav"), "wav.scp", 1, "recA", "truncated WAV"),
     "stale reco2dur": (add_reco2dur("2.0", "1.0"), "reco2dur", 1, "recA", "the audio lasts"),
     "reco2dur incomplete": (lambda t, a: t.__setitem__("reco2dur", ["recA 1.0"]), "wav.scp", 2, "recB", "reco2dur"),
 }

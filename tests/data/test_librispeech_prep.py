@@ -86,3 +86,29 @@ def test_missing_audio_file(corpus_copy, tmp_path):
     flac = next((corpus_copy / "dev-clean").rglob("*.flac"))
     flac.unlink()
     assert_fails_naming(corpus_copy, tmp_path, str(flac))
+
+
+def test_truncated_flac_is_found_in_stage_1(corpus_copy, tmp_path):
+    """The header of a FLAC cut short still promises every sample: stage 1 decodes its end."""
+    flac = next((corpus_copy / "test-clean").rglob("*.flac"))
+    data = flac.read_bytes()
+    flac.write_bytes(data[: len(data) // 2])
+    msg = assert_fails_naming(corpus_copy, tmp_path, str(flac))
+    assert "truncated or damaged audio" in msg
+
+
+def test_stereo_audio_is_refused_in_stage_1(corpus_copy, tmp_path):
+    flac = next((corpus_copy / "dev-clean").rglob("*.flac"))
+    mono, rate = soundfile.read(str(flac))
+    soundfile.write(str(flac), np.stack([mono, mono], axis=1), rate, format="FLAC")
+    msg = assert_fails_naming(corpus_copy, tmp_path, str(flac))
+    assert "2 channels" in msg and "sox in.flac -c 1" in msg
+
+
+def test_non_utf8_transcript_names_file_and_line(corpus_copy, tmp_path):
+    trans = next((corpus_copy / "dev-clean").rglob("*.trans.txt"))
+    lines = trans.read_bytes().splitlines(keepends=True)
+    lines[-1] = lines[-1].rstrip(b"\n") + " BR\u00d6D\n".encode("latin1")
+    trans.write_bytes(b"".join(lines))
+    msg = assert_fails_naming(corpus_copy, tmp_path, f"{trans}:{len(lines)}")
+    assert "not UTF-8 (byte 0xd6)" in msg and "iconv" in msg
