@@ -50,6 +50,22 @@ def make_extractor(name: str = "kaldifeat", device: str = "cpu") -> FeatureExtra
     raise ValueError(f"Unknown feature extractor {name!r}; choose one of {EXTRACTORS}")
 
 
+#: The sample rate the features (and the models) are made for.
+FEATURE_SAMPLE_RATE = 16000
+
+
+def check_sampling_rates(recordings, manifest: Path) -> None:
+    """Refuse recordings that are not at :data:`FEATURE_SAMPLE_RATE`, naming them and the fix
+    (lhotse's extractor would stop with a bare assertion in the middle of the part)."""
+    wrong = [r for r in recordings if r.sampling_rate != FEATURE_SAMPLE_RATE]
+    if wrong:
+        shown = ", ".join(f"{r.id} ({r.sampling_rate} Hz)" for r in wrong[:5]) + (" ..." if len(wrong) > 5 else "")
+        raise ValueError(
+            f"{manifest}: {len(wrong)} recording(s) are not at {FEATURE_SAMPLE_RATE} Hz: {shown}. The features are "
+            f"{FEATURE_SAMPLE_RATE} Hz fbank: resample the audio (in a Kaldi wav.scp, a pipe such as "
+            f"'sox in.wav -r {FEATURE_SAMPLE_RATE} -t wav - |') and rerun stage 1")
+
+
 def cuts_path(output_dir: Path, prefix: str, part: str) -> Path:
     return Path(output_dir) / f"{prefix}_cuts_{part}.jsonl.gz"
 
@@ -100,7 +116,9 @@ def compute_fbank(
     # Extraction parallelizes over processes; keep each one to one thread.
     torch.set_num_threads(1)
     for part in parts:
-        recordings = load_manifest(Path(manifest_dir) / f"{prefix}_recordings_{part}.jsonl.gz")
+        recordings_path = Path(manifest_dir) / f"{prefix}_recordings_{part}.jsonl.gz"
+        recordings = load_manifest(recordings_path)
+        check_sampling_rates(recordings, recordings_path)
         supervisions = load_manifest(Path(manifest_dir) / f"{prefix}_supervisions_{part}.jsonl.gz")
         cuts = CutSet.from_manifests(recordings=recordings, supervisions=supervisions)
         if part in speed_perturb_parts:

@@ -337,7 +337,7 @@ def check_audio(path: Path, entries: Sequence[Entry], probed: Dict[str, Union[Au
             problems.append(CorpusProblem(
                 where,
                 f"recording '{e.key}': sample rate {info.sampling_rate} Hz, expected {sampling_rate}; resample it "
-                f"(e.g. a pipe 'sox in.wav -r {sampling_rate} -t wav - |') or import with sampling_rate={info.sampling_rate}",
+                f"(e.g. a pipe 'sox in.wav -r {sampling_rate} -t wav - |' in wav.scp): the features are {sampling_rate} Hz fbank",
             ))
         elif info.num_channels != 1:
             problems.append(CorpusProblem(

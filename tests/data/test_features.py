@@ -60,3 +60,18 @@ def test_kaldifeat_agrees_with_lhotse_fbank(manifest_dir):
 def test_unknown_extractor():
     with pytest.raises(ValueError, match="Unknown feature extractor"):
         make_extractor("mfcc-from-mars")
+
+
+def test_recordings_not_at_16k_are_refused_before_extraction(manifest_dir, tmp_path):
+    """An 8 kHz recording (e.g. a Kaldi dir imported at its own rate): stage 2 names the
+    manifest, the recording and the fix, and writes nothing."""
+    path = manifest_dir / "librispeech_recordings_dev-clean.jsonl.gz"
+    recordings = load_manifest(path)
+    first = recordings[0]
+    changed = [r if r.id != first.id else type(r)(**{**r.to_dict(), "sampling_rate": 8000, "num_samples": r.num_samples // 2,
+                                                  "sources": r.sources})
+               for r in recordings]
+    type(recordings).from_recordings(changed).to_file(path)
+    with pytest.raises(ValueError, match=rf"{path}: 1 recording\(s\) are not at 16000 Hz: {first.id} \(8000 Hz\).*sox"):
+        compute_fbank(manifest_dir, "librispeech", ["dev-clean"], tmp_path / "fbank")
+    assert not list((tmp_path / "fbank").glob("*cuts*")) if (tmp_path / "fbank").exists() else True
