@@ -6,7 +6,9 @@ Training, decoding and the transcribe command all make features through
 from __future__ import annotations
 
 import logging
+import re
 import time
+import uuid
 from pathlib import Path
 from typing import Dict, Sequence
 
@@ -64,6 +66,16 @@ def check_sampling_rates(recordings, manifest: Path) -> None:
             f"{manifest}: {len(wrong)} recording(s) are not at {FEATURE_SAMPLE_RATE} Hz: {shown}. The features are "
             f"{FEATURE_SAMPLE_RATE} Hz fbank: resample the audio (in a Kaldi wav.scp, a pipe such as "
             f"'sox in.wav -r {FEATURE_SAMPLE_RATE} -t wav - |') and rerun stage 1")
+
+
+def remove_stale_archives(output_dir: Path, prefix: str, part: str, keep: str) -> None:
+    """Delete the feature archives of ``part`` other than ``keep`` (earlier runs' and killed
+    runs'), once the cut manifest pointing into ``keep`` has been written."""
+    pattern = re.compile(rf"{re.escape(prefix)}_feats_{re.escape(part)}(\.[0-9a-f]{{8}})?\.lca")
+    for path in Path(output_dir).iterdir():
+        if pattern.fullmatch(path.name) and path.name != f"{keep}.lca":
+            path.unlink()
+            logging.info(f"Removed the stale feature archive {path}")
 
 
 def cuts_path(output_dir: Path, prefix: str, part: str) -> Path:
@@ -124,17 +136,20 @@ def compute_fbank(
         if part in speed_perturb_parts:
             cuts = cuts + cuts.perturb_speed(0.9) + cuts.perturb_speed(1.1)
         start = time.time()
-        # The archive is overwritten on a rerun; it is trusted only once the cut manifest
-        # pointing into it is written (atomically) below.
+        # A new archive under a new name: the cut manifest of a previous run keeps pointing
+        # into its own, untouched archive until the new manifest replaces it (atomically),
+        # so a redo killed half-way leaves the old features whole and trusted by nothing new.
+        archive = f"{prefix}_feats_{part}.{uuid.uuid4().hex[:8]}"
         cuts = cuts.compute_and_store_features(
             extractor=extractor,
-            storage_path=output_dir / f"{prefix}_feats_{part}",
+            storage_path=output_dir / archive,
             num_jobs=num_jobs,
             storage_type=LilcomChunkyWriter,
         )
         elapsed = time.time() - start
         audio_seconds = sum(c.duration for c in cuts)
         save_cuts(cuts, paths[part])
+        remove_stale_archives(output_dir, prefix, part, keep=archive)
         logging.info(
             f"{part}: {len(cuts)} cuts, {audio_seconds / 3600:.2f} h of audio in {elapsed:.1f} s "
             f"({audio_seconds / max(elapsed, 1e-9):.0f} s of audio per second) with {extractor_name}"

@@ -1,6 +1,8 @@
 """Stage 2: kaldifeat fbank through lhotse, lilcom storage, speed perturbation."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from lhotse import CutSet, load_manifest
@@ -75,3 +77,28 @@ def test_recordings_not_at_16k_are_refused_before_extraction(manifest_dir, tmp_p
     with pytest.raises(ValueError, match=rf"{path}: 1 recording\(s\) are not at 16000 Hz: {first.id} \(8000 Hz\).*sox"):
         compute_fbank(manifest_dir, "librispeech", ["dev-clean"], tmp_path / "fbank")
     assert not list((tmp_path / "fbank").glob("*cuts*")) if (tmp_path / "fbank").exists() else True
+
+
+def test_a_killed_redo_leaves_the_old_features_whole(manifest_dir, tmp_path, monkeypatch):
+    """Remove the done-marker and kill the redo half-way: the old cut manifest still reads
+    every cut from its own archive; a finished redo then removes the old archive."""
+    out = tmp_path / "fbank"
+    paths = compute_fbank(manifest_dir, "librispeech", ["dev-clean"], out)
+    old_archives = sorted(p.name for p in out.glob("*.lca"))
+    (out / ".fbank.done").unlink()
+
+    def killed(self, *args, storage_path, **kwargs):
+        Path(f"{storage_path}.lca").write_bytes(b"half-written")
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(CutSet, "compute_and_store_features", killed)
+    with pytest.raises(KeyboardInterrupt):
+        compute_fbank(manifest_dir, "librispeech", ["dev-clean"], out)
+    monkeypatch.undo()
+    for cut in CutSet.from_file(paths["dev-clean"]):
+        assert cut.load_features().shape[1] == 80
+    compute_fbank(manifest_dir, "librispeech", ["dev-clean"], out)
+    new_archives = sorted(p.name for p in out.glob("*.lca"))
+    assert len(new_archives) == 1 and new_archives != old_archives
+    for cut in CutSet.from_file(paths["dev-clean"]):
+        assert cut.load_features().shape[1] == 80
