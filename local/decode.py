@@ -17,6 +17,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import sys
 from pathlib import Path
 
 import torch
@@ -27,7 +28,7 @@ from distill.decode.methods import METHODS, SearchOptions, make_word_decoder, me
 from distill.decode.scoring import ResultRow, char_errors, real_time_factor, save_results, speaker_error_rates_text
 from distill.models.transducer import num_params
 from distill.train.checkpoint import last_epoch, load_averaged_model
-from distill.lang.tokenizer import PhoneTokenizer, load_tokenizer
+from distill.lang.tokenizer import PhoneTokenizer, check_lang_identity, load_tokenizer
 from distill.utils.io import atomic_write_text
 from distill.utils.logging_setup import setup_logging
 
@@ -50,6 +51,11 @@ def main() -> None:
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     sp = load_tokenizer(args.lang_dir)
+    try:
+        check_lang_identity(args.exp_dir, args.lang_dir)
+    except ValueError as err:
+        logging.error(str(err))
+        sys.exit(1)
     epoch = args.epoch or last_epoch(args.exp_dir)
     model = load_averaged_model(args.exp_dir, epoch, args.avg, device)
     params = num_params(model)

@@ -20,6 +20,7 @@ from lhotse import CutSet
 
 from distill.decode.transcribe import TranscribeError, check_model_matches_lang, load_averaged, load_lang
 from distill.export.exporter import DEFAULT_CHUNK_FRAMES, ExportError, export_model
+from distill.lang.tokenizer import check_lang_identity, lang_identity
 from distill.models.subsampling import MIN_INPUT_FRAMES, SUBSAMPLING_FACTOR
 from distill.utils.logging_setup import setup_logging
 
@@ -68,6 +69,10 @@ def main() -> None:
     try:
         sp = load_lang(args.lang_dir)
         model, config = load_averaged(args.exp_dir, args.epoch, args.avg)
+        try:
+            check_lang_identity(args.exp_dir, args.lang_dir)
+        except ValueError as err:
+            raise TranscribeError(str(err)) from err
         check_model_matches_lang(model, sp, args.lang_dir, str(args.exp_dir), config)
         features, lens = check_batch(args.cuts, args.num_check_cuts)
         symbols = [sp.id_to_piece(i) for i in range(model.vocab_size)]
@@ -75,7 +80,8 @@ def main() -> None:
         manifest = export_model(model, symbols, out_dir, features, lens, model_name=args.exp_dir.name,
                                 chunk_frames=args.chunk_ms // frame_ms, unit=unit,
                                 extra={"source": {"exp_dir": str(args.exp_dir), "epoch": args.epoch, "avg": args.avg,
-                                                  "lang_dir": str(args.lang_dir)}})
+                                                  "lang_dir": str(args.lang_dir)},
+                                       "lang_id": lang_identity(args.lang_dir)})
     except (TranscribeError, ExportError) as err:
         logging.error(f"{args.exp_dir}: {err}")
         sys.exit(1)

@@ -39,6 +39,7 @@ from distill.decode.transcribe import (  # noqa: E402
     load_model_file,
     transcribe_each,
 )
+from distill.lang.tokenizer import check_lang_identity  # noqa: E402
 from distill.utils.logging_setup import setup_logging  # noqa: E402
 
 
@@ -81,6 +82,10 @@ def main() -> None:
         else:
             model, config = load_averaged(args.exp_dir, args.epoch, args.avg, device)
             source = f"{args.exp_dir} (--epoch {args.epoch} --avg {args.avg})"
+            try:
+                check_lang_identity(args.exp_dir, args.lang_dir)
+            except ValueError as err:
+                raise TranscribeError(str(err)) from err
         check_model_matches_lang(model, sp, args.lang_dir, source, config)
     except TranscribeError as err:
         logging.error(str(err))

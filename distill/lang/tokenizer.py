@@ -122,3 +122,42 @@ def load_tokenizer(lang_dir: Pathlike) -> Tokenizer:
     raise FileNotFoundError(
         f"Neither {bpe_model} nor {phones} exists: run the lang stage (stage 3) first"
     )
+
+
+#: The file, in an experiment directory, that names the lang dir the model was trained with.
+LANG_ID_NAME = "lang_id"
+
+
+def lang_identity(lang_dir: Pathlike) -> str:
+    """An identity of a lang dir's token inventory: the SHA-256 (first 16 hex digits) of its
+    ``bpe.model`` or ``phones.txt``. Two lang dirs of different corpora with the same number of
+    tokens have different identities, so decoding can refuse a model's wrong lang dir instead
+    of printing the right ids as the wrong pieces."""
+    import hashlib
+
+    lang_dir = Path(lang_dir)
+    for name in (BPE_MODEL_NAME, PHONES_NAME):
+        if (lang_dir / name).is_file():
+            return hashlib.sha256((lang_dir / name).read_bytes()).hexdigest()[:16]
+    raise FileNotFoundError(f"Neither {lang_dir / BPE_MODEL_NAME} nor {lang_dir / PHONES_NAME} exists: run the "
+                            "lang stage (stage 3) first")
+
+
+def trained_lang_identity(exp_dir: Pathlike) -> Union[str, None]:
+    """The lang identity recorded by training in ``exp_dir`` (None for experiments from
+    before it was recorded)."""
+    path = Path(exp_dir) / LANG_ID_NAME
+    return path.read_text().split()[0] if path.is_file() else None
+
+
+def check_lang_identity(exp_dir: Pathlike, lang_dir: Pathlike) -> None:
+    """Raise ``ValueError`` when ``lang_dir`` is not the lang dir ``exp_dir`` was trained with."""
+    trained = trained_lang_identity(exp_dir)
+    if trained is None:
+        return
+    given = lang_identity(lang_dir)
+    if given != trained:
+        recorded = (Path(exp_dir) / LANG_ID_NAME).read_text().split()
+        where = f" ({recorded[1]})" if len(recorded) > 1 else ""
+        raise ValueError(f"{lang_dir} is not the lang dir {exp_dir} was trained with{where}: its tokens differ "
+                         f"(identity {given}, trained with {trained}); pass the model's own --lang-dir")

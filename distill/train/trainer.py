@@ -26,7 +26,8 @@ from distill.models.registry import build_transducer
 from distill.train import checkpoint as ckpt
 from distill.train.augment import FrequencyWarp
 from distill.train.config import ExperimentConfig, save_config
-from distill.lang.tokenizer import load_tokenizer
+from distill.utils.io import atomic_write_text
+from distill.lang.tokenizer import LANG_ID_NAME, lang_identity, load_tokenizer
 from distill.train.data import (
     batch_to_model_inputs,
     feature_stats,
@@ -194,6 +195,10 @@ class Trainer:
         self.metrics = MetricsLog(self.exp_dir) if self.dist.is_main else None
         if self.dist.is_main:
             save_config(config, self.exp_dir / "config.yaml")
+            # Decoding checks it: a lang dir of another corpus with as many tokens would
+            # otherwise decode the right ids as the wrong pieces.
+            atomic_write_text(self.exp_dir / LANG_ID_NAME,
+                              f"{lang_identity(config.data.lang_dir)} {Path(config.data.lang_dir).resolve()}\n")
 
     # ------------------------------------------------------------------ resume
 

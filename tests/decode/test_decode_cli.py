@@ -83,3 +83,21 @@ def test_a_cut_too_short_for_the_encoder_is_scored_empty_not_fatal(tiny_teacher_
     recogs = next((exp / "greedy_search").glob("recogs-short-*.txt")).read_text()
     assert "short-cut:\thyp=[]" in recogs or "short-cut:\thyp=" in recogs
     assert recogs.count("hyp=") == 3
+
+
+def test_a_lang_dir_of_another_corpus_is_refused(tiny_teacher_exp, tiny_data_dir, tmp_path):
+    """Same number of tokens, other tokens: decoding refuses it, naming both lang dirs."""
+    from distill.lang.tokenizer import LANG_ID_NAME, PHONES_NAME, lang_identity
+
+    assert (tiny_teacher_exp / LANG_ID_NAME).read_text().split()[0] == lang_identity(tiny_data_dir / "lang_bpe_100")
+    other = tmp_path / "lang_other"
+    other.mkdir()
+    (other / PHONES_NAME).write_text("<blk> 0\n" + "".join(f"p{i} {i}\n" for i in range(1, 100)))
+    cuts = tiny_data_dir / "fbank" / "librispeech_cuts_test-clean.jsonl.gz"
+    for script, extra in (("decode.py", ["--epoch", "0", "--cuts", str(cuts)]),
+                          ("transcribe.py", [str(next((tiny_data_dir.parent).rglob("*.flac"), cuts))])):
+        out = subprocess.run([sys.executable, str(REPO_ROOT / "local" / script), "--exp-dir", str(tiny_teacher_exp),
+                              "--lang-dir", str(other), *extra], capture_output=True, text=True, timeout=300)
+        assert out.returncode == 1, (script, out.stderr[-2000:])
+        assert f"{other} is not the lang dir {tiny_teacher_exp} was trained with" in out.stderr, script
+        assert str(tiny_data_dir / "lang_bpe_100") in out.stderr
