@@ -17,7 +17,7 @@ from lhotse import CutSet, LilcomChunkyWriter, load_manifest
 from lhotse.features.base import FeatureExtractor
 
 from distill.data.manifests import save_cuts
-from distill.utils.done_marker import is_done, mark_done
+from distill.utils.done_marker import INPUTS_KEY, files_fingerprint, is_done, mark_done
 
 NUM_MEL_BINS = 80
 EXTRACTORS = ("kaldifeat", "lhotse")
@@ -118,6 +118,8 @@ def compute_fbank(
         "speed_perturb_parts": list(speed_perturb_parts),
         "extractor": extractor_name,
         "num_mel_bins": NUM_MEL_BINS,
+        INPUTS_KEY: files_fingerprint(Path(manifest_dir) / f"{prefix}_{kind}_{part}.jsonl.gz"
+                                      for part in parts for kind in ("recordings", "supervisions")),
     }
     if is_done(output_dir, "fbank", settings):
         logging.info(f"Features already in {output_dir}: skipping")

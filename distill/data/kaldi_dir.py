@@ -58,7 +58,7 @@ from lhotse.utils import fastcopy
 from distill.data.errors import CorpusError
 from distill.data.librispeech import CorpusProblem, manifest_paths
 from distill.data.manifests import write_manifests
-from distill.utils.done_marker import is_done, mark_done
+from distill.utils.done_marker import INPUTS_KEY, is_done, mark_done, tree_fingerprint
 
 REQUIRED_FILES = ("wav.scp", "text", "utt2spk")
 OPTIONAL_FILES = ("segments", "reco2dur", "spk2gender", "utt2lang")
@@ -638,7 +638,9 @@ def prepare_kaldi_manifests(
         raise ValueError(f"sampling_rate must be a whole number of Hz, got {sampling_rate!r}") from None
     num_jobs = int(num_jobs)
     corpus_dir = Path(corpus_dir)
-    settings = {"corpus_dir": str(corpus_dir.resolve()), "parts": list(parts), "prefix": prefix, "sampling_rate": sampling_rate}
+    settings = {"corpus_dir": str(corpus_dir.resolve()), "parts": list(parts), "prefix": prefix, "sampling_rate": sampling_rate,
+                # the tables of each part (the audio they name is checked when the stage runs)
+                INPUTS_KEY: {p: tree_fingerprint(corpus_dir / p) for p in parts if (corpus_dir / p).is_dir()}}
     paths = {p: manifest_paths(output_dir, prefix, p) for p in parts}
     if is_done(output_dir, "manifests", settings):
         logging.info(f"Manifests already in {output_dir}: skipping")

@@ -18,7 +18,7 @@ from distill.data.audio_integrity import truncation_problem
 
 from distill.data.errors import CorpusError
 from distill.data.manifests import write_manifests
-from distill.utils.done_marker import is_done, mark_done
+from distill.utils.done_marker import INPUTS_KEY, is_done, mark_done, tree_fingerprint
 
 EXPECTED_SAMPLE_RATE = 16000
 
@@ -168,7 +168,8 @@ def prepare_librispeech_manifests(
     """
     from lhotse.recipes import prepare_librispeech
 
-    settings = {"corpus_dir": str(Path(corpus_dir).resolve()), "parts": list(parts)}
+    settings = {"corpus_dir": str(Path(corpus_dir).resolve()), "parts": list(parts),
+                INPUTS_KEY: {p: tree_fingerprint(Path(corpus_dir) / p) for p in parts if (Path(corpus_dir) / p).is_dir()}}
     paths = {p: manifest_paths(output_dir, "librispeech", p) for p in parts}
     if is_done(output_dir, "manifests", settings):
         logging.info(f"Manifests already in {output_dir}: skipping")

@@ -26,7 +26,7 @@ from lhotse import RecordingSet, SupervisionSet
 from distill.data.errors import CorpusError
 from distill.data.librispeech import CorpusProblem, check_audio, manifest_paths
 from distill.data.manifests import write_manifests
-from distill.utils.done_marker import is_done, mark_done
+from distill.utils.done_marker import INPUTS_KEY, is_done, mark_done, tree_fingerprint
 from distill.utils.io import atomic_write_text
 
 PARTS = ("TRAIN", "DEV", "TEST")
@@ -149,7 +149,8 @@ def prepare_timit_manifests(
     num_phones = int(num_phones)
     if num_phones not in PHONE_SET_SIZES:
         raise ValueError(f"num_phones must be one of {PHONE_SET_SIZES}, got {num_phones}")
-    settings = {"corpus_dir": str(Path(corpus_dir).resolve()), "parts": list(parts), "num_phones": num_phones}
+    settings = {"corpus_dir": str(Path(corpus_dir).resolve()), "parts": list(parts), "num_phones": num_phones,
+                INPUTS_KEY: tree_fingerprint(Path(corpus_dir)) if Path(corpus_dir).is_dir() else None}
     paths = {p: manifest_paths(output_dir, "timit", p) for p in parts}
     if is_done(output_dir, "manifests", settings):
         logging.info(f"Manifests already in {output_dir}: skipping")

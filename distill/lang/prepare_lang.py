@@ -31,7 +31,7 @@ from distill.lang.graph import prepare_lg
 from distill.lang.lexicon import WORDS_NAME, prepare_lexicon
 from distill.lang.ngram import prepare_lm
 from distill.lang.tokenizer import BLANK, PHONES_NAME, PhoneTokenizer, Tokenizer
-from distill.utils.done_marker import is_done, mark_done
+from distill.utils.done_marker import INPUTS_KEY, files_fingerprint, is_done, mark_done
 from distill.utils.io import atomic_write_text
 
 Pathlike = Union[str, Path]
@@ -177,7 +177,8 @@ def _prepare_lang(
     """
     lang_dir = Path(lang_dir)
     source = Path(supervisions_or_text_file)
-    settings = {"input": str(source.resolve()), **unit_settings, "lm_order": lm_order, "format_version": FORMAT_VERSION}
+    settings = {"input": str(source.resolve()), **unit_settings, "lm_order": lm_order, "format_version": FORMAT_VERSION,
+                INPUTS_KEY: files_fingerprint([source])}
     if is_done(lang_dir, stage_name, settings):
         logging.info(f"{lang_dir} is complete (done-marker present); skipping")
         return lang_dir
