@@ -60,6 +60,16 @@ def train_bpe_model(
 
     writer = io.BytesIO()
     logging.info(f"Training a BPE model of {vocab_size} pieces on {transcript_file}")
+    # Every character of the text needs a piece of its own (character_coverage 1.0), plus the
+    # 3 special ones: say so before sentencepiece stops with "Vocabulary size is smaller
+    # than required_chars".
+    chars = sorted({c for c in transcript_file.read_text(encoding="utf-8") if not c.isspace()})
+    if vocab_size < len(chars) + 3:
+        raise ValueError(
+            f"--vocab-size {vocab_size} is too small for the text of {transcript_file}: its {len(chars)} distinct "
+            f"characters ({''.join(chars[:60])}{'...' if len(chars) > 60 else ''}) and 3 special pieces need at least "
+            f"{len(chars) + 3}. Raise --vocab-size, or normalize the transcripts (stage 1 lists characters outside "
+            "the recipe's normalization)")
     spm.SentencePieceTrainer.train(
         input=str(transcript_file),
         model_writer=writer,

@@ -163,3 +163,15 @@ def test_L_and_L_disambig(lang_dir):
     lexicon = dict(read_lexicon(lang_dir / "lexicon.txt"))
     token_ids = [tokens[t] for w in sequence for t in lexicon[w]]
     assert _words_of(L, token_ids) == [words[w] for w in sequence]
+
+
+def test_vocab_size_below_the_characters_of_the_text_is_explained(tmp_path):
+    """Lowercase, digits and Unicode beside the upper-case words: 30 pieces cannot hold the
+    characters; the error names the text, the characters and the way out (no sentencepiece
+    traceback), and writes no model."""
+    (tmp_path / "text.txt").write_text("THE CAT SAT the quick brown fox jumps over a lazy dog 42 BR\u00d6D\n"
+                                       "A DOG \U0001F600 RAN\n" * 20)
+    with pytest.raises(ValueError, match=r"--vocab-size 30 is too small for the text of .*text.txt: its \d+ distinct "
+                                         r"characters .* need at least \d+\. Raise --vocab-size, or normalize"):
+        train_bpe_model(tmp_path / "text.txt", tmp_path / "bpe.model", vocab_size=30)
+    assert not (tmp_path / "bpe.model").exists()
