@@ -33,6 +33,8 @@ corpus_subdir=     # the corpus directory under --dl-dir
 dl_dir=$PWD/download
 corpus_dir=        # where the corpus is (default: <dl-dir>/<corpus-subdir>)
 prepare_opts=      # the corpus preparation's own settings, e.g. "num_phones=48" (timit)
+text_norm=         # the transcripts' declared normalization (librispeech; none: unchecked): run.sh sets it
+text_oov=refuse    # words outside it: refuse (stop, with a report), map (into it) or drop (those utterances)
 demo=false         # synthesize the offline demo corpus instead of using the real one
 demo_size=default  # default (about 7.5 h of training audio, 66 speakers) or tiny (about 2 min)
 demo_opts=         # more options for local/get_<corpus>.py with --demo true, e.g. "--demo-natural-share 0.5"
@@ -128,6 +130,7 @@ corpus_dir=${corpus_dir:-$dl_dir/$corpus_subdir}
 teacher_config=${teacher_config:-$conf_dir/teacher.yaml}
 prepare_opts_array=()
 for o in $prepare_opts; do prepare_opts_array+=(--option "$o"); done
+if [ -n "$text_norm" ]; then prepare_opts_array+=(--option "text_norm=$text_norm" --option "text_oov=$text_oov"); fi
 # shellcheck disable=SC2206
 all_parts=($train_part $dev_parts $test_parts)
 manifest_dir=$data_dir/manifests

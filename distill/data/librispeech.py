@@ -17,6 +17,7 @@ import soundfile
 from distill.data.audio_integrity import truncation_problem
 
 from distill.data.errors import CorpusError
+from distill.data.text_policy import TEXT_OOV_ACTIONS, apply_text_policy, policy_of
 from distill.data.manifests import write_manifests
 from distill.utils.done_marker import INPUTS_KEY, is_done, mark_done, tree_fingerprint
 
@@ -150,7 +151,8 @@ def check_corpus(corpus_dir: Path, parts: Sequence[str]) -> None:
 
 
 def prepare_librispeech_manifests(
-    corpus_dir: Path, parts: Sequence[str], output_dir: Path, num_jobs: int = 2
+    corpus_dir: Path, parts: Sequence[str], output_dir: Path, num_jobs: int = 2,
+    text_norm: str = "librispeech", text_oov: str = "refuse",
 ) -> Dict[str, Dict[str, Path]]:
     """Check the corpus, then write lhotse manifests of each part with lhotse's preparation.
 
@@ -163,12 +165,23 @@ def prepare_librispeech_manifests(
         Receives ``librispeech_{recordings,supervisions}_<part>.jsonl.gz``.
       num_jobs:
         Threads for lhotse's preparation.
+      text_norm:
+        The transcripts' normalization (:data:`distill.data.text_policy.TEXT_POLICIES`;
+        ``none``: unchecked).
+      text_oov:
+        What to do with words outside it: ``refuse``, ``map`` or ``drop``
+        (:func:`distill.data.text_policy.apply_text_policy`).
     Returns:
       ``{part: {"recordings": path, "supervisions": path}}``.
     """
     from lhotse.recipes import prepare_librispeech
 
-    settings = {"corpus_dir": str(Path(corpus_dir).resolve()), "parts": list(parts),
+    policy = policy_of(text_norm)
+    if text_oov not in TEXT_OOV_ACTIONS:
+        raise ValueError(f"text_oov must be one of {', '.join(TEXT_OOV_ACTIONS)}, got {text_oov!r}")
+
+    settings = {"corpus_dir": str(Path(corpus_dir).resolve()), "parts": list(parts), "text_norm": text_norm,
+                "text_oov": text_oov,
                 INPUTS_KEY: {p: tree_fingerprint(Path(corpus_dir) / p) for p in parts if (Path(corpus_dir) / p).is_dir()}}
     paths = {p: manifest_paths(output_dir, "librispeech", p) for p in parts}
     if is_done(output_dir, "manifests", settings):
@@ -177,10 +190,30 @@ def prepare_librispeech_manifests(
     check_corpus(Path(corpus_dir), parts)
     # output_dir=None: lhotse would write non-atomically; we write the files ourselves.
     manifests = prepare_librispeech(corpus_dir, dataset_parts=list(parts), output_dir=None, num_jobs=num_jobs)
-    for part in parts:
-        write_manifests(manifests[part]["recordings"], manifests[part]["supervisions"], paths[part])
+    prepared = {}
+    for part in parts:  # every part checked before any is written
+        recordings, supervisions = manifests[part]["recordings"], manifests[part]["supervisions"]
+        if policy is not None:
+            supervisions = apply_text_policy(supervisions, policy, text_oov,
+                                             lambda sid, p=part: transcript_line(Path(corpus_dir) / p, sid), part)
+            kept = {s.recording_id for s in supervisions}
+            recordings = recordings.filter(lambda r: r.id in kept)
+        prepared[part] = (recordings, supervisions)
+    for part, (recordings, supervisions) in prepared.items():
+        write_manifests(recordings, supervisions, paths[part])
     mark_done(output_dir, "manifests", settings)
     return paths
+
+
+def transcript_line(part_dir: Path, utt_id: str) -> str:
+    """``file:line`` of utterance ``utt_id``'s transcript (``spk-chapter-utt``) in a part."""
+    speaker, chapter = utt_id.split("-")[:2]
+    trans = part_dir / speaker / chapter / f"{speaker}-{chapter}.trans.txt"
+    if trans.is_file():
+        for number, line in enumerate(trans.read_text(encoding="utf-8").splitlines(), start=1):
+            if line.split(maxsplit=1)[:1] == [utt_id]:
+                return f"{trans}:{number}"
+    return f"{trans} ({utt_id})"
 
 
 def manifest_paths(output_dir: Path, prefix: str, part: str) -> Dict[str, Path]:

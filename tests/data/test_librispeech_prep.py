@@ -112,3 +112,38 @@ def test_non_utf8_transcript_names_file_and_line(corpus_copy, tmp_path):
     trans.write_bytes(b"".join(lines))
     msg = assert_fails_naming(corpus_copy, tmp_path, f"{trans}:{len(lines)}")
     assert "not UTF-8 (byte 0xd6)" in msg and "iconv" in msg
+
+
+def _add_words(corpus_copy, part, words):
+    trans = next((corpus_copy / part).rglob("*.trans.txt"))
+    lines = trans.read_text(encoding="utf-8").splitlines()
+    utt_id, text = lines[0].split(maxsplit=1)
+    lines[0] = f"{utt_id} {text} {words}"
+    trans.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return trans, utt_id, text
+
+
+def test_text_outside_the_normalization_is_reported_with_file_and_line(corpus_copy, tmp_path):
+    trans, utt_id, _ = _add_words(corpus_copy, "dev-clean", "he 42 BR\u00d6D \U0001F600")
+    with pytest.raises(CorpusError) as err:
+        prepare_librispeech_manifests(corpus_copy, PARTS, tmp_path / "out")
+    msg = str(err.value)
+    assert f"{trans}:1" in msg and "outside the librispeech normalization" in msg
+    assert "'he' x1" in msg and "'42' x1" in msg and "--text-oov map" in msg and "--text-oov drop" in msg
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.jsonl.gz"))
+
+
+def test_text_oov_map_and_drop(corpus_copy, tmp_path, caplog):
+    import logging
+
+    trans, utt_id, text = _add_words(corpus_copy, "dev-clean", "he BR\u00d6D 42")
+    with caplog.at_level(logging.WARNING):
+        paths = prepare_librispeech_manifests(corpus_copy, PARTS, tmp_path / "mapped", text_oov="map")
+    sups = load_manifest(paths["dev-clean"]["supervisions"])
+    assert sups[utt_id].text == f"{text} HE BROD"
+    assert "'he'->'HE' x1" in caplog.text and "'42'->'' x1" in caplog.text
+    paths = prepare_librispeech_manifests(corpus_copy, PARTS, tmp_path / "dropped", text_oov="drop")
+    sups = load_manifest(paths["dev-clean"]["supervisions"])
+    recs = load_manifest(paths["dev-clean"]["recordings"])
+    assert utt_id not in {s.id for s in sups} and utt_id not in {r.id for r in recs}
+    assert "Dropped those 1 utterance(s)" in caplog.text

@@ -21,6 +21,7 @@ exec "$DISTILL_ROOT/local/asr.sh" \
   --dev-parts "dev-clean dev-other" \
   --test-parts "test-clean test-other" \
   --unit bpe \
+  --text-norm librispeech \
   --vocab-size 500 \
   --speed-perturb true \
   --demo-teacher-epochs 3 \
