@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Dict, List
 
 import torch
-from lhotse import load_manifest
 
+from distill.data.manifests import load_cuts
 from distill.decode.emission_timing import emission_offsets
 from distill.decode.greedy import greedy_search_timed
 from distill.models.subsampling import SUBSAMPLING_FACTOR
@@ -39,7 +39,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     torch.set_num_threads(1)
-    cuts = load_manifest(args.cuts).subset(first=args.max_cuts)
+    cuts = load_cuts(args.cuts).subset(first=args.max_cuts).to_eager()
     names = [args.reference] + list(args.exp_dirs)
     models = {d: load_averaged_model(d, last_epoch(d), 1).eval() for d in names}
     offsets: Dict[Path, List[int]] = {d: [] for d in args.exp_dirs}

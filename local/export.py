@@ -16,8 +16,7 @@ import warnings
 from pathlib import Path
 
 import torch
-from lhotse import CutSet
-
+from distill.data.manifests import load_cuts
 from distill.decode.transcribe import TranscribeError, check_model_matches_lang, load_averaged, load_lang
 from distill.export.exporter import DEFAULT_CHUNK_FRAMES, ExportError, export_model
 from distill.lang.tokenizer import check_lang_identity, lang_identity
@@ -45,7 +44,7 @@ def check_batch(cuts_path: Path, num_cuts: int):
     if not cuts_path.is_file():
         raise TranscribeError(f"Cut manifest {cuts_path} does not exist: run stage 2 first (or pass --cuts)")
     feats = []
-    for cut in CutSet.from_file(cuts_path):
+    for cut in load_cuts(cuts_path):
         if cut.num_frames is not None and cut.num_frames >= MIN_INPUT_FRAMES:
             feats.append(torch.from_numpy(cut.load_features()))
         if len(feats) == num_cuts:

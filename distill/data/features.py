@@ -9,6 +9,7 @@ import logging
 import re
 import time
 import uuid
+from functools import partial
 from pathlib import Path
 from typing import Dict, Sequence
 
@@ -16,7 +17,7 @@ import torch
 from lhotse import CutSet, LilcomChunkyWriter, load_manifest
 from lhotse.features.base import FeatureExtractor
 
-from distill.data.manifests import save_cuts
+from distill.data.manifests import features_relative_to, save_cuts
 from distill.utils.done_marker import INPUTS_KEY, files_fingerprint, is_done, mark_done
 
 NUM_MEL_BINS = 80
@@ -150,7 +151,8 @@ def compute_fbank(
         )
         elapsed = time.time() - start
         audio_seconds = sum(c.duration for c in cuts)
-        save_cuts(cuts, paths[part])
+        # Archives named relative to the manifest (load_cuts finds them beside it).
+        save_cuts(cuts.map(partial(features_relative_to, base=str(output_dir))), paths[part])
         remove_stale_archives(output_dir, prefix, part, keep=archive)
         logging.info(
             f"{part}: {len(cuts)} cuts, {audio_seconds / 3600:.2f} h of audio in {elapsed:.1f} s "

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import logging
+import os
+from functools import partial
 from pathlib import Path
 from typing import Dict
 
 from lhotse import CutSet, RecordingSet, SupervisionSet
+from lhotse.cut import Cut
+from lhotse.utils import fastcopy
 from lhotse.qa import fix_manifests, validate_recordings_and_supervisions
 
 from distill.utils.io import atomic_path
@@ -42,8 +46,30 @@ def save_cuts(cuts: CutSet, path: Path) -> None:
         cuts.to_file(tmp)
 
 
+def features_relative_to(cut: Cut, base: str) -> Cut:
+    """``cut`` with its feature archive named relative to ``base`` (the cut manifest's folder)
+    when the archive lies there: the manifest then travels with its archives (a copied data
+    dir reads its own features, not the original's)."""
+    features = getattr(cut, "features", None)
+    if features is None or not features.storage_path:
+        return cut
+    storage = Path(features.storage_path)
+    if storage.parent.resolve() != Path(base).resolve():
+        return cut
+    return fastcopy(cut, features=fastcopy(features, storage_path=storage.name))
+
+
+def features_resolved_against(cut: Cut, base: str) -> Cut:
+    """Undo :func:`features_relative_to` when reading: a bare archive name is in ``base``."""
+    features = getattr(cut, "features", None)
+    if features is None or not features.storage_path or os.sep in features.storage_path:
+        return cut
+    return fastcopy(cut, features=fastcopy(features, storage_path=os.path.join(base, features.storage_path)))
+
+
 def load_cuts(path: Path) -> CutSet:
-    """Load a cut manifest lazily, with an error that names the stage to run when it is missing."""
+    """Load a cut manifest lazily, its feature archives found beside it, with an error that
+    names the stage to run when it is missing."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"Cut manifest {path} not found: run the feature stage (stage 2) first")
-    return CutSet.from_jsonl_lazy(path)
+    return CutSet.from_jsonl_lazy(path).map(partial(features_resolved_against, base=str(Path(path).parent)))

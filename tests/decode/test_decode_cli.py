@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 
+from distill.data.manifests import load_cuts
 from distill.decode.scoring import word_errors
 
 from tests.conftest import REPO_ROOT
@@ -65,7 +66,7 @@ def test_a_cut_too_short_for_the_encoder_is_scored_empty_not_fatal(tiny_teacher_
     hypothesis (its words count as deletions) and named in the log."""
     from lhotse import CutSet
 
-    cuts = CutSet.from_file(tiny_data_dir / "fbank" / "librispeech_cuts_test-clean.jsonl.gz").to_eager()
+    cuts = load_cuts(tiny_data_dir / "fbank" / "librispeech_cuts_test-clean.jsonl.gz").to_eager()
     first = cuts[0]
     short = first.truncate(duration=0.05)
     short.id = "short-cut"

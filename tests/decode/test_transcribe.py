@@ -32,6 +32,7 @@ from distill.decode.transcribe import (
 from distill.models.config import ModelConfig
 from distill.models.registry import build_transducer
 from distill.train.checkpoint import save_checkpoint
+from distill.data.manifests import load_cuts
 
 from tests.conftest import REPO_ROOT
 
@@ -39,7 +40,7 @@ from tests.conftest import REPO_ROOT
 @pytest.fixture(scope="module")
 def whole_cuts(tiny_data_dir):
     """Two test-clean cuts, each covering a whole FLAC file."""
-    cuts = CutSet.from_file(tiny_data_dir / "fbank" / "librispeech_cuts_test-clean.jsonl.gz")
+    cuts = load_cuts(tiny_data_dir / "fbank" / "librispeech_cuts_test-clean.jsonl.gz").to_eager()
     chosen = [c for c in cuts if c.start == 0 and abs(c.duration - c.recording.duration) < 1e-6][:2]
     assert len(chosen) == 2
     return chosen

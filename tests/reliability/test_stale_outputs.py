@@ -41,3 +41,22 @@ def test_changed_transcripts_redo_stages_1_to_3(corpus_copy, tmp_path, caplog):
     sups = load_manifest(data / "manifests" / "librispeech_supervisions_train-clean-100.jsonl.gz")
     assert sups[utt_id].text.endswith("ZYZZYVA")
     assert "ZYZZYVA" in (data / "lang" / "words.txt").read_text() and "ZYZZYVA" not in words_before
+
+
+def test_a_copied_data_dir_reads_its_own_features(corpus_copy, tmp_path):
+    """Cut manifests name their feature archives relative to themselves: a copy of the data
+    dir, read from anywhere, reads the copy's archives (and works after the original is gone)."""
+    import shutil
+
+    from distill.data.manifests import load_cuts
+
+    data = tmp_path / "data"
+    prepare_librispeech_manifests(corpus_copy, ["dev-clean"], data / "manifests")
+    compute_fbank(data / "manifests", "librispeech", ["dev-clean"], data / "fbank")
+    copy = tmp_path / "elsewhere" / "data"
+    shutil.copytree(data, copy)
+    shutil.rmtree(data)
+    cuts = load_cuts(copy / "fbank" / "librispeech_cuts_dev-clean.jsonl.gz").to_eager()
+    for cut in cuts:
+        assert cut.features.storage_path.startswith(str(copy / "fbank"))
+        assert cut.load_features().shape[1] == 80

@@ -9,6 +9,7 @@ import torch
 from distill.train import checkpoint as ckpt
 from distill.train.metrics_log import read_metrics
 from distill.train.trainer import NonFiniteLossError, Trainer, parameter_checksum
+from distill.data.manifests import load_cuts
 
 from tests.train.helpers import tiny_config
 
@@ -110,7 +111,7 @@ def test_feature_stats_normalize_the_training_features(tiny_data_dir, tmp_path):
 
     from distill.train.data import feature_stats
 
-    cuts = CutSet.from_file(tiny_data_dir / "fbank" / "librispeech_cuts_train-clean-100.jsonl.gz").to_eager()
+    cuts = load_cuts(tiny_data_dir / "fbank" / "librispeech_cuts_train-clean-100.jsonl.gz").to_eager()
     mean, std = feature_stats(cuts, max_cuts=len(cuts))
     feats = torch.cat([torch.from_numpy(c.load_features()) for c in cuts]).double()
     torch.testing.assert_close(mean.double(), feats.mean(0), atol=1e-4, rtol=1e-4)
