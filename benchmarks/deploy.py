@@ -155,6 +155,9 @@ def main() -> None:
     speed_utts = next(iter(sets.values()))[: args.speed_cuts]
     speed_audio = sum(u[1].size for u in speed_utts) / 16000
     rows: List[Dict[str, Any]] = []
+    names = [d.name for d in args.exp_dirs]
+    # a model's label: its exp dir's name, with the parent's where two share a name
+    labels = {d: (d.name if names.count(d.name) == 1 else f"{d.parent.name}/{d.name}") for d in args.exp_dirs}
     for exp_dir in args.exp_dirs:
         export_dir = exp_dir / "export"
         manifest = load_manifest(export_dir)
@@ -178,7 +181,7 @@ def main() -> None:
                                  lambda n, i=int8: Recognizer(export_dir, int8=i, num_threads=n, streaming=True).transcribe_text,
                                  float("nan")))
         for name, engine, make, size in variants:
-            row: Dict[str, Any] = {"model": exp_dir.name, "variant": name, "engine": engine, "size_mb": size}
+            row: Dict[str, Any] = {"model": labels[exp_dir], "variant": name, "engine": engine, "size_mb": size}
             gc.collect()
             torch.set_num_threads(1)
             base = peak_rss_reset()
