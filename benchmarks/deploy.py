@@ -7,8 +7,9 @@ For every exp dir (each needs its stage-7 export, ``<exp-dir>/export``):
   - size: the files a runtime loads (PyTorch fp32: 4 bytes a parameter);
   - RTF at 1 and 2 threads (decoding time over audio time, fbank included; greedy search),
     the best of ``--rounds`` rounds that visit every variant in turn;
-  - peak memory: the growth of the process's peak RSS while the variant decodes (the peak is
-    reset before each variant through /proc/self/clear_refs);
+  - peak memory: the growth of the process's RSS while the variant loads and decodes
+    (sampled every 2 ms; memory a previous variant freed and the allocator kept is not
+    counted, so it is a lower bound);
   - WER (PER for phones) on each cut set, at 1 thread;
   - streaming (causal students, ONNX fp32 and int8): WER, compute time per chunk, and the
     latency streaming adds (the chunk, the look-ahead of the front end and of a TDNN's right
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -46,17 +48,30 @@ from distill.train.checkpoint import last_epoch, load_averaged_model
 Utterance = Tuple[str, np.ndarray, str]  # id, samples, reference
 
 
-def peak_rss_reset() -> int:
-    """Reset the peak RSS (Linux) and return the current RSS in bytes."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
-    return _status_kb("VmRSS") * 1024
+class RssSampler:
+    """The largest resident set size seen while it runs (sampled every 2 ms by a thread):
+    ``with RssSampler() as s: ...`` then ``s.growth`` is the peak minus the RSS at the start.
+    (The kernel's own peak, VmHWM, cannot be reset in every container.)"""
 
+    def __enter__(self) -> "RssSampler":
+        self.start = self.peak = _status_kb("VmRSS") * 1024
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
 
-def peak_rss() -> int:
-    return _status_kb("VmHWM") * 1024
+    def _sample(self) -> None:
+        while not self._stop.wait(0.002):
+            self.peak = max(self.peak, _status_kb("VmRSS") * 1024)
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _status_kb("VmRSS") * 1024)
+
+    @property
+    def growth(self) -> int:
+        return self.peak - self.start
 
 
 def _status_kb(key: str) -> int:
@@ -149,6 +164,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
     args = parser.parse_args()
 
+    for exp_dir in args.exp_dirs:  # every export checked before anything is measured
+        load_manifest(exp_dir / "export")
     sets = {p.name.split("_cuts_")[-1].split(".")[0]: load_utterances(p, args.max_cuts) for p in args.cuts}
     all_utts = [u for utts in sets.values() for u in utts]
     audio_s = {name: sum(u[1].size for u in utts) / 16000 for name, utts in sets.items()}
@@ -184,10 +201,10 @@ def main() -> None:
             row: Dict[str, Any] = {"model": labels[exp_dir], "variant": name, "engine": engine, "size_mb": size}
             gc.collect()
             torch.set_num_threads(1)
-            base = peak_rss_reset()
-            decode = make(1)
-            hyps, _ = run_variant(decode, all_utts)
-            row["peak_mb"] = (peak_rss() - base) / 1e6
+            with RssSampler() as rss:  # loading the model and decoding every utterance
+                decode = make(1)
+                hyps, _ = run_variant(decode, all_utts)
+            row["peak_mb"] = rss.growth / 1e6
             i = 0
             for set_name, utts in sets.items():
                 pairs = [(u[2], h) for u, h in zip(utts, hyps[i:i + len(utts)])]

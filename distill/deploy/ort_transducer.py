@@ -84,17 +84,33 @@ class OrtTransducer:
     def initial_decoder(self) -> "DecoderState":
         return DecoderState(self)
 
+    #: Frames joined per joiner call while the predictor output stays the same.
+    GREEDY_WINDOW = 8
+
     def greedy(self, encoder_frames: np.ndarray, decoder: "DecoderState") -> List[int]:
         """Greedy search over ``encoder_frames`` (T, joiner_dim), continuing ``decoder``;
-        returns the symbols emitted (also appended to ``decoder.tokens``)."""
+        returns the symbols emitted (also appended to ``decoder.tokens``).
+
+        Frame by frame, one symbol at most per frame, but the joiner runs on a window of
+        frames at once: until a frame emits, the predictor output does not change, so the
+        frames up to the first non-blank one are exactly what frame-by-frame search sees.
+        Most frames are blank, so this makes several times fewer joiner calls.
+        """
         emitted: List[int] = []
         joiner = self.sessions["joiner"]
-        for t in range(encoder_frames.shape[0]):
-            logit = joiner.run(None, {"encoder_out": encoder_frames[t:t + 1], "decoder_out": decoder.out})[0][0]
-            token = int(logit.argmax())
-            if token != self.blank_id:
-                decoder.read(token)
-                emitted.append(token)
+        t, num_frames = 0, encoder_frames.shape[0]
+        while t < num_frames:
+            window = encoder_frames[t:t + self.GREEDY_WINDOW]
+            dec = np.repeat(decoder.out, window.shape[0], axis=0)
+            best = joiner.run(None, {"encoder_out": window, "decoder_out": dec})[0].argmax(axis=1)
+            non_blank = np.flatnonzero(best != self.blank_id)
+            if non_blank.size == 0:
+                t += window.shape[0]
+                continue
+            token = int(best[non_blank[0]])
+            decoder.read(token)
+            emitted.append(token)
+            t += int(non_blank[0]) + 1
         return emitted
 
 
