@@ -11,7 +11,6 @@ Decoding methods are looked up by name in :data:`SEARCH_METHODS`.
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
@@ -335,12 +334,11 @@ def transcribe_files(
     for path in paths:
         if not Path(path).exists():
             raise TranscribeError(f"Audio file {path} does not exist: check the path")
-    extractor = extractor or make_extractor("kaldifeat")
     transcripts = []
-    for path in paths:
-        tokens = decode_features(model, file_features(Path(path), extractor), method, search_options)
-        transcripts.append(sp.decode(tokens))
-        logging.debug(f"{path}: {len(tokens)} tokens")
+    for path, text, error in transcribe_each(model, sp, paths, method, extractor, search_options):
+        if error is not None:
+            raise TranscribeError(error)
+        transcripts.append(text)
     return transcripts
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import List, Sequence
+from typing import List
 
 import numpy as np
 import pytest

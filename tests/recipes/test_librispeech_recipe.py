@@ -8,7 +8,7 @@ from pathlib import Path
 import k2
 import pytest
 import torch
-from lhotse import CutSet
+
 from distill.data.manifests import load_cuts
 
 from tests.conftest import REPO_ROOT

@@ -107,8 +107,6 @@ def test_nonfinite_losses_are_skipped_then_stop_training(tiny_data_dir, tmp_path
 
 
 def test_feature_stats_normalize_the_training_features(tiny_data_dir, tmp_path):
-    from lhotse import CutSet
-
     from distill.train.data import feature_stats
 
     cuts = load_cuts(tiny_data_dir / "fbank" / "librispeech_cuts_train-clean-100.jsonl.gz").to_eager()
