@@ -26,9 +26,9 @@ from distill.data.manifests import load_cuts
 from distill.decode.decode_cuts import decode_cuts
 from distill.decode.methods import METHODS, SearchOptions, make_word_decoder, method_tag
 from distill.decode.scoring import ResultRow, char_errors, real_time_factor, save_results, speaker_error_rates_text
+from distill.lang.tokenizer import PhoneTokenizer, check_lang_identity, load_tokenizer
 from distill.models.transducer import num_params
 from distill.train.checkpoint import last_epoch, load_averaged_model
-from distill.lang.tokenizer import PhoneTokenizer, check_lang_identity, load_tokenizer
 from distill.utils.io import atomic_write_text
 from distill.utils.logging_setup import setup_logging
 

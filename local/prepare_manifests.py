@@ -11,8 +11,8 @@ import logging
 import sys
 from pathlib import Path
 
-from distill.data.errors import CorpusError
 from distill.data.corpora import PREPARERS, check_options
+from distill.data.errors import CorpusError
 from distill.utils.logging_setup import setup_logging
 
 

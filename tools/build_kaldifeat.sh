@@ -7,7 +7,7 @@
 #
 # Why this is not a plain `pip install kaldifeat`: kaldifeat ships no wheels, its CMake
 # fetches pybind11 from the web, and the PyPI torch 1.13.1 wheel is a CUDA build whose
-# CMake config insists on a full CUDA toolkit (see shared/STACK.md). We hand CMake a
+# CMake config insists on a full CUDA toolkit (docs/stack.md). We hand CMake a
 # pybind11 source tree from the package index, and a throw-away "toolkit root" whose
 # missing CUDA libraries are stand-ins that `--as-needed` never links (kaldifeat calls
 # no CUDA API itself). On a machine with a real toolkit matching torch, the stand-ins

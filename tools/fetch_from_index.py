@@ -2,7 +2,7 @@
 
 Why, for k2: the k2 1.23.4 release tags its files ``py3.9``, ``py3.10``, ``py3.11``. pip
 reads ``py3.9`` as "py3 or 9", rates all three as equally good, and ``pip install k2==1.23.4``
-picks the py3.9 file, whose extension cannot load on 3.11 (shared/STACK.md, "the k2 trap").
+picks the py3.9 file, whose extension cannot load on 3.11 (docs/stack.md, "k2: the wrong file").
 So we pick the file by name from the index's simple page and install it by path.
 Why, for sdists (kaldifeat, pybind11): ``pip download --no-binary`` builds each sdist's
 metadata in an isolated environment first (slow, and needs more downloads); we only want

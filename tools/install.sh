@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-command set-up: Debian packages for the demo corpus, a virtual environment in
 # ./.venv with the pinned stack (requirements.txt), k2 and kaldifeat installed the way
-# shared/STACK.md says works, and this package (editable).
+# docs/stack.md describes, and this package (editable).
 #
 # Usage: bash tools/install.sh
 # Environment:

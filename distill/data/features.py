@@ -18,6 +18,7 @@ from lhotse import CutSet, LilcomChunkyWriter, load_manifest
 from lhotse.features.base import FeatureExtractor
 
 from distill.data.manifests import features_relative_to, save_cuts
+from distill.utils.audio import SAMPLE_RATE
 from distill.utils.done_marker import INPUTS_KEY, files_fingerprint, is_done, mark_done
 
 NUM_MEL_BINS = 80
@@ -53,20 +54,18 @@ def make_extractor(name: str = "kaldifeat", device: str = "cpu") -> FeatureExtra
     raise ValueError(f"Unknown feature extractor {name!r}; choose one of {EXTRACTORS}")
 
 
-#: The sample rate the features (and the models) are made for.
-FEATURE_SAMPLE_RATE = 16000
 
 
 def check_sampling_rates(recordings, manifest: Path) -> None:
-    """Refuse recordings that are not at :data:`FEATURE_SAMPLE_RATE`, naming them and the fix
+    """Refuse recordings that are not at :data:`SAMPLE_RATE`, naming them and the fix
     (lhotse's extractor would stop with a bare assertion in the middle of the part)."""
-    wrong = [r for r in recordings if r.sampling_rate != FEATURE_SAMPLE_RATE]
+    wrong = [r for r in recordings if r.sampling_rate != SAMPLE_RATE]
     if wrong:
         shown = ", ".join(f"{r.id} ({r.sampling_rate} Hz)" for r in wrong[:5]) + (" ..." if len(wrong) > 5 else "")
         raise ValueError(
-            f"{manifest}: {len(wrong)} recording(s) are not at {FEATURE_SAMPLE_RATE} Hz: {shown}. The features are "
-            f"{FEATURE_SAMPLE_RATE} Hz fbank: resample the audio (in a Kaldi wav.scp, a pipe such as "
-            f"'sox in.wav -r {FEATURE_SAMPLE_RATE} -t wav - |') and rerun stage 1")
+            f"{manifest}: {len(wrong)} recording(s) are not at {SAMPLE_RATE} Hz: {shown}. The features are "
+            f"{SAMPLE_RATE} Hz fbank: resample the audio (in a Kaldi wav.scp, a pipe such as "
+            f"'sox in.wav -r {SAMPLE_RATE} -t wav - |') and rerun stage 1")
 
 
 def remove_stale_archives(output_dir: Path, prefix: str, part: str, keep: str) -> None:

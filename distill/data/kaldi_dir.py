@@ -58,6 +58,7 @@ from lhotse.utils import fastcopy
 from distill.data.errors import CorpusError
 from distill.data.librispeech import CorpusProblem, manifest_paths
 from distill.data.manifests import write_manifests
+from distill.utils.audio import SAMPLE_RATE
 from distill.utils.done_marker import INPUTS_KEY, is_done, mark_done, tree_fingerprint
 
 REQUIRED_FILES = ("wav.scp", "text", "utt2spk")
@@ -397,7 +398,7 @@ class KaldiDir:
         return [e.key for e in self.tables.get(name, [])]
 
 
-def inspect_kaldi_dir(data_dir: Path, sampling_rate: int = 16000, num_jobs: int = 1) -> Tuple[KaldiDir, List[CorpusProblem]]:
+def inspect_kaldi_dir(data_dir: Path, sampling_rate: int = SAMPLE_RATE, num_jobs: int = 1) -> Tuple[KaldiDir, List[CorpusProblem]]:
     """Read and check a data directory; return it with every problem found.
 
     Args:
@@ -521,7 +522,7 @@ def locate_kaldi_dirs(corpus_dir: Path, parts: Sequence[str]) -> None:
         )
 
 
-def check_kaldi_data_dir(data_dir: Path, sampling_rate: int = 16000, num_jobs: int = 1) -> List[CorpusProblem]:
+def check_kaldi_data_dir(data_dir: Path, sampling_rate: int = SAMPLE_RATE, num_jobs: int = 1) -> List[CorpusProblem]:
     """Every problem of a Kaldi data directory (empty when it imports cleanly)."""
     return inspect_kaldi_dir(data_dir, sampling_rate, num_jobs)[1]
 
@@ -529,7 +530,7 @@ def check_kaldi_data_dir(data_dir: Path, sampling_rate: int = 16000, num_jobs: i
 # --------------------------------------------------------------------------- import
 
 
-def import_kaldi_data_dir(data_dir: Path, sampling_rate: int = 16000, num_jobs: int = 1) -> Tuple[RecordingSet, SupervisionSet]:
+def import_kaldi_data_dir(data_dir: Path, sampling_rate: int = SAMPLE_RATE, num_jobs: int = 1) -> Tuple[RecordingSet, SupervisionSet]:
     """Check a Kaldi data directory and convert it to lhotse manifests.
 
     Args:
@@ -609,7 +610,7 @@ def prepare_kaldi_manifests(
     output_dir: Path,
     num_jobs: int = 2,
     prefix: str = "kaldi",
-    sampling_rate: Union[str, int] = 16000,
+    sampling_rate: Union[str, int] = SAMPLE_RATE,
 ) -> Dict[str, Dict[str, Path]]:
     """Check each part's Kaldi data directory, then write its lhotse manifests.
 

@@ -19,9 +19,10 @@ from distill.data.audio_integrity import truncation_problem
 from distill.data.errors import CorpusError
 from distill.data.text_policy import TEXT_OOV_ACTIONS, apply_text_policy, policy_of
 from distill.data.manifests import write_manifests
+from distill.utils.audio import SAMPLE_RATE
 from distill.utils.done_marker import INPUTS_KEY, is_done, mark_done, tree_fingerprint
 
-EXPECTED_SAMPLE_RATE = 16000
+EXPECTED_SAMPLE_RATE = SAMPLE_RATE
 
 
 def locate_librispeech(dl_dir: Path, parts: Sequence[str], download: bool = True) -> Path:

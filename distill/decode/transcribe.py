@@ -28,9 +28,7 @@ from distill.models.registry import build_transducer
 from distill.models.subsampling import MIN_INPUT_FRAMES
 from distill.models.transducer import Transducer
 from distill.train.checkpoint import last_epoch, load_averaged_model
-
-#: The sample rate of the training features.
-SAMPLE_RATE = 16000
+from distill.utils.audio import SAMPLE_RATE
 
 #: Decoding methods: name -> ``"module:function"``, imported when first used. Each function
 #: is called as ``fn(model, encoder_out, encoder_out_lens, **options)`` with encoder outputs

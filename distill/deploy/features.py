@@ -13,9 +13,11 @@ from typing import Any, Dict
 import numpy as np
 import soundfile
 
+from distill.utils.audio import SAMPLE_RATE
+
 #: The fbank settings of training, as the export records them (export.json "features").
 FBANK_SETTINGS: Dict[str, Any] = {
-    "sample_rate": 16000,
+    "sample_rate": SAMPLE_RATE,
     "feature_dim": 80,
     "frame_length_ms": 25.0,
     "frame_shift_ms": 10.0,

@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Union
+from typing import Any, Dict, List, Mapping, Optional
+
+from distill.utils.io import Pathlike
 
 MANIFEST_NAME = "export.json"
 TOKENS_NAME = "tokens.txt"
 FORMAT_VERSION = 1
 
-Pathlike = Union[str, Path]
 
 
 class ExportFolderError(RuntimeError):

@@ -16,11 +16,11 @@ from __future__ import annotations
 import io
 import logging
 from pathlib import Path
-from typing import List, Tuple, Union
+from typing import List, Tuple
 
 import sentencepiece as spm
 
-from distill.utils.io import atomic_path, atomic_write_text
+from distill.utils.io import Pathlike, atomic_path, atomic_write_text
 
 BLANK = "<blk>"
 SOS_EOS = "<sos/eos>"
@@ -28,7 +28,6 @@ UNK = "<unk>"
 BPE_MODEL_NAME = "bpe.model"
 TOKENS_NAME = "tokens.txt"
 
-Pathlike = Union[str, Path]
 
 
 def train_bpe_model(

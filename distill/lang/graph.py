@@ -20,16 +20,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Union
 
 import k2
 import torch
 
 from distill.lang.bpe import TOKENS_NAME
 from distill.lang.lexicon import L_DISAMBIG_NAME, WORD_DISAMBIG, WORDS_NAME, read_symbol_table
-from distill.utils.io import atomic_save_torch
+from distill.utils.io import Pathlike, atomic_save_torch
 
-Pathlike = Union[str, Path]
 LG_NAME = "LG.pt"
 
 

@@ -19,15 +19,14 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, Iterable, List, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Sequence, Tuple
 
 import k2
 
 from distill.lang.bpe import TOKENS_NAME, bpe_token_table, write_tokens
 from distill.lang.tokenizer import Tokenizer
-from distill.utils.io import atomic_save_torch, atomic_write_text
+from distill.utils.io import Pathlike, atomic_save_torch, atomic_write_text
 
-Pathlike = Union[str, Path]
 Lexicon = List[Tuple[str, List[str]]]
 
 EPS = "<eps>"

@@ -24,11 +24,10 @@ import logging
 import math
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from distill.utils.io import atomic_write_text
+from distill.utils.io import Pathlike, atomic_write_text
 
-Pathlike = Union[str, Path]
 NGram = Tuple[str, ...]
 
 BOS = "<s>"

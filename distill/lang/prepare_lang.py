@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional
 
 from distill.lang.bpe import prepare_bpe
 from distill.lang.graph import prepare_lg
@@ -32,9 +32,7 @@ from distill.lang.lexicon import WORDS_NAME, prepare_lexicon
 from distill.lang.ngram import prepare_lm
 from distill.lang.tokenizer import BLANK, PHONES_NAME, PhoneTokenizer, Tokenizer
 from distill.utils.done_marker import INPUTS_KEY, files_fingerprint, is_done, mark_done
-from distill.utils.io import atomic_write_text
-
-Pathlike = Union[str, Path]
+from distill.utils.io import Pathlike, atomic_write_text
 
 STAGE_NAME = "lang_bpe"
 PHONE_STAGE_NAME = "lang_phone"

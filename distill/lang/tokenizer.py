@@ -21,11 +21,10 @@ from typing import Dict, Iterable, List, Sequence, Union
 import sentencepiece as spm
 
 from distill.lang.bpe import BLANK, BPE_MODEL_NAME
-from distill.utils.io import atomic_write_text
+from distill.utils.io import Pathlike, atomic_write_text
 
 PHONES_NAME = "phones.txt"
 
-Pathlike = Union[str, Path]
 Text = Union[str, Sequence[str]]
 
 

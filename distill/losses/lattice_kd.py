@@ -60,7 +60,6 @@ import torch.nn.functional as F
 
 from distill.decode.beam_search import modified_beam_search_nbest
 from distill.models.config import LossConfig
-
 from distill.models.transducer import Transducer, TransducerLossOutput
 
 WEIGHTINGS = ("occupancy", "pruned_occupancy", "uniform")

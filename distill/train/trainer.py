@@ -20,29 +20,28 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from distill.lang.tokenizer import LANG_ID_NAME, lang_identity, load_tokenizer
 from distill.models.config import ModelConfig
-from distill.models.transducer import num_params
 from distill.models.registry import build_transducer
+from distill.models.transducer import num_params
 from distill.train import checkpoint as ckpt
 from distill.train.augment import FrequencyWarp
 from distill.train.config import ExperimentConfig, save_config
-from distill.utils.io import atomic_write_text
-from distill.lang.tokenizer import LANG_ID_NAME, lang_identity, load_tokenizer
 from distill.train.data import (
     batch_to_model_inputs,
     feature_stats,
     load_train_valid,
     make_loader,
     make_spec_augment,
-    time_warp_segments,
     supervision_segments,
+    time_warp_segments,
 )
 from distill.train.losses import LossFn, make_loss_fn, transducer_loss_fn, unwrap
 from distill.train.metrics_log import MetricsLog
 from distill.train.precision import autocast, prepare_cpu_for, resolve_precision
 from distill.train.schedule import WarmupEden
+from distill.utils.io import atomic_write_text
 from distill.utils.logging_setup import setup_logging
-
 
 # A batch index past any warm-up: validation uses the final loss weights.
 AFTER_WARM_UP = 1 << 40

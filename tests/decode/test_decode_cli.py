@@ -7,7 +7,6 @@ import sys
 
 from distill.data.manifests import load_cuts
 from distill.decode.scoring import word_errors
-
 from tests.conftest import REPO_ROOT
 
 

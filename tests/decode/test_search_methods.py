@@ -20,8 +20,8 @@ import sentencepiece as spm
 import torch
 
 from distill.data.manifests import load_cuts
-from distill.decode.context_cache import ProjectedContextCache, predictor_outputs_for_contexts
 from distill.decode.beam_search import modified_beam_search, modified_beam_search_nbest
+from distill.decode.context_cache import ProjectedContextCache, predictor_outputs_for_contexts
 from distill.decode.fast_beam_search import (
     DEFAULT_LSTM_CONTEXT_SIZE,
     fast_beam_search,
@@ -33,11 +33,11 @@ from distill.decode.fast_beam_search import (
 from distill.decode.greedy import greedy_search
 from distill.lang.graph import LG_NAME, load_fsa
 from distill.lang.lexicon import WORD_DISAMBIG, WORDS_NAME, read_symbol_table
+from distill.lang.tokenizer import load_tokenizer
 from distill.models.config import ModelConfig
 from distill.models.joiner import Joiner
 from distill.models.registry import build_transducer
 from distill.models.transducer import Transducer, add_sos_and_pad
-from distill.lang.tokenizer import load_tokenizer
 from tests.models.test_greedy import GRUPredictor
 from tests.models.test_transducer import DEVICES
 

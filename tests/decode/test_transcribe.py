@@ -14,6 +14,7 @@ from lhotse import CutSet
 from lhotse.augmentation.resample import resample as sinc_resample
 
 from distill.data.features import make_extractor
+from distill.data.manifests import load_cuts
 from distill.decode.decode_cuts import decode_cuts
 from distill.decode.greedy import greedy_search
 from distill.decode.transcribe import (
@@ -32,8 +33,6 @@ from distill.decode.transcribe import (
 from distill.models.config import ModelConfig
 from distill.models.registry import build_transducer
 from distill.train.checkpoint import save_checkpoint
-from distill.data.manifests import load_cuts
-
 from tests.conftest import REPO_ROOT
 
 

@@ -23,7 +23,6 @@ from distill.export.exporter import ExportError, export_model
 from distill.models.registry import build_transducer
 from distill.models.transducer import Transducer
 from distill.train.config import load_config
-
 from tests.conftest import REPO_ROOT
 
 SMOKE = REPO_ROOT / "egs" / "librispeech" / "ASR" / "conf" / "smoke"

@@ -11,12 +11,12 @@ import torch
 
 from distill.losses.lattice_kd import (
     KdConfig,
-    full_lattice_kd,
     delay_frames,
+    full_lattice_kd,
     kl_per_node,
-    node_labels,
     nbest_kd,
     nbest_targets,
+    node_labels,
     node_occupancy,
     pruned_lattice_kd,
     pruned_lattice_occupancy,

@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from distill.data.manifests import load_cuts
-
 from tests.conftest import REPO_ROOT
 
 RUN_SH = REPO_ROOT / "egs" / "librispeech" / "ASR" / "run.sh"

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import soundfile
 
+from distill.data.text_norm import normalize_transcript, speakable
 from distill.synth.librispeech_demo import (
     ALL_PARTS,
     CLEAN_VARIANTS,
@@ -33,7 +34,6 @@ from distill.synth.librispeech_demo import (
 )
 from distill.synth.sentences import closed_vocabulary
 from distill.synth.voices import is_natural
-from distill.data.text_norm import normalize_transcript, speakable
 
 PARTS = ALL_PARTS
 HELDOUT = (DEV_CLEAN, TEST_CLEAN, DEV_OTHER, TEST_OTHER)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import pytest
 
 from distill.train.config import load_config
-
 from tests.conftest import REPO_ROOT
 
 CONF = REPO_ROOT / "egs" / "librispeech" / "ASR" / "conf"

@@ -14,7 +14,6 @@ from distill.train import checkpoint as ckpt
 from distill.train.config import load_config
 from distill.train.losses import load_teacher, make_loss_fn
 from distill.train.trainer import Trainer, parameter_checksum
-
 from tests.train.helpers import TINY_MODEL, tiny_config
 
 

@@ -6,11 +6,10 @@ import math
 import pytest
 import torch
 
+from distill.data.manifests import load_cuts
 from distill.train import checkpoint as ckpt
 from distill.train.metrics_log import read_metrics
 from distill.train.trainer import NonFiniteLossError, Trainer, parameter_checksum
-from distill.data.manifests import load_cuts
-
 from tests.train.helpers import tiny_config
 
 
