@@ -30,8 +30,8 @@ if "--export-dir" in sys.argv[1:] or any(a.startswith("--export-dir=") for a in 
 import torch  # noqa: E402  (the checkpoint path below needs the training code)
 
 from distill.data.features import EXTRACTORS, make_extractor  # noqa: E402
+from distill.decode.methods import METHOD_ALIASES, METHODS  # noqa: E402
 from distill.decode.transcribe import (  # noqa: E402
-    SEARCH_METHODS,
     TranscribeError,
     check_model_matches_lang,
     load_averaged,
@@ -57,7 +57,8 @@ def get_parser() -> argparse.ArgumentParser:
                         help="with --checkpoint: the experiment's config.yaml, for a file that holds weights "
                              "only (default: config.yaml beside the file)")
     parser.add_argument("--lang-dir", type=Path, required=True, help="lang dir the model was trained with (bpe.model)")
-    parser.add_argument("--method", choices=sorted(SEARCH_METHODS), default="greedy", help="decoding method")
+    parser.add_argument("--method", choices=[*METHODS, *METHOD_ALIASES], default="greedy_search",
+                        help="decoding method, as stage 6 names them (fast_beam_search_nbest_LG uses the lang dir's LG)")
     parser.add_argument("--extractor", choices=EXTRACTORS, default="kaldifeat",
                         help="feature extractor; must be the one the training features used")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
@@ -92,7 +93,7 @@ def main() -> None:
         sys.exit(1)
     failures = []
     for path, text, error in transcribe_each(model, sp, args.sound_files, args.method,
-                                             extractor=make_extractor(args.extractor)):
+                                             extractor=make_extractor(args.extractor), lang_dir=args.lang_dir):
         if error is None:
             print(f"{path} {text}", flush=True)  # as each is decoded
         else:

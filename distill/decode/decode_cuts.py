@@ -11,8 +11,7 @@ from lhotse import CutSet
 from lhotse.dataset import K2SpeechRecognitionDataset, SimpleCutSampler
 from torch.utils.data import DataLoader
 
-from distill.decode.greedy import greedy_search
-from distill.decode.methods import WordDecoder
+from distill.decode.methods import SearchOptions, WordDecoder, make_word_decoder
 from distill.models.subsampling import MIN_INPUT_FRAMES
 from distill.models.transducer import Transducer
 from distill.train.data import batch_to_model_inputs
@@ -45,7 +44,7 @@ def decode_cuts(
       empty hypothesis, so their words count as deletions, and are logged by id.
     """
     if word_decoder is None:
-        word_decoder = lambda enc, lens: [sp.decode(ids).split() for ids in greedy_search(model, enc, lens)]  # noqa: E731
+        word_decoder = make_word_decoder("greedy_search", model, sp, None, SearchOptions())
     device = next(model.parameters()).device
     too_short = [c for c in cuts if (c.num_frames or 0) < MIN_INPUT_FRAMES]
     results = [(c.id, " ".join(s.text for s in c.supervisions), "") for c in too_short]

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List
+from typing import Callable, Dict, List, Optional
 
 import k2
 import sentencepiece as spm
@@ -43,6 +43,8 @@ from distill.decode.greedy import greedy_search
 from distill.models.transducer import Transducer
 
 METHODS = ("greedy_search", "modified_beam_search", "fast_beam_search", "fast_beam_search_nbest_LG")
+#: Other names accepted for a method (``greedy``: what ``local/transcribe.py`` called it).
+METHOD_ALIASES = {"greedy": "greedy_search"}
 
 #: ``fn(encoder_out (N, T, C), encoder_out_lens (N,)) -> words of each utterance``.
 WordDecoder = Callable[[torch.Tensor, torch.Tensor], List[List[str]]]
@@ -76,6 +78,23 @@ class SearchOptions:
     lstm_context_size: int = DEFAULT_LSTM_CONTEXT_SIZE
 
 
+#: The methods whose result is token ids, ``fn(model, encoder_out, encoder_out_lens, options)``
+#: (the k2 methods are built per model and lang dir by :func:`make_word_decoder`).
+TOKEN_SEARCHES: Dict[str, Callable[[Transducer, torch.Tensor, torch.Tensor, SearchOptions], List[List[int]]]] = {
+    "greedy_search": lambda model, enc, lens, options: greedy_search(model, enc, lens),
+    "modified_beam_search": lambda model, enc, lens, options: modified_beam_search(model, enc, lens, beam=options.beam_size),
+}
+
+
+def resolve_method(name: str) -> str:
+    """The registered name of method ``name`` (an alias is mapped); ``ValueError`` naming the
+    methods when it is unknown."""
+    name = METHOD_ALIASES.get(name, name)
+    if name not in METHODS:
+        raise ValueError(f"Unknown decoding method {name!r}; choose one of {', '.join(METHODS)}")
+    return name
+
+
 def method_tag(method: str, options: SearchOptions) -> str:
     """A file-name tag with the method and the options that change its result."""
     if method == "modified_beam_search":
@@ -102,29 +121,27 @@ def make_word_decoder(
     method: str,
     model: Transducer,
     sp: spm.SentencePieceProcessor,
-    lang_dir: Path,
+    lang_dir: Optional[Path],
     options: SearchOptions,
 ) -> WordDecoder:
     """The decoding function of ``method`` for ``model``: encoder output -> words.
 
     Args:
-      method: one of :data:`METHODS`.
+      method: one of :data:`METHODS` (or an alias of :data:`METHOD_ALIASES`).
       model: the transducer (eval mode).
       sp: the BPE model the transducer was trained with.
-      lang_dir: the lang dir (``LG.pt`` and ``words.txt`` for the LG method).
+      lang_dir: the lang dir (``LG.pt`` and ``words.txt`` for the LG method; None for the others).
       options: the search options.
     """
-    if method not in METHODS:
-        raise ValueError(f"Unknown decoding method {method!r}; choose from {', '.join(METHODS)}")
+    method = resolve_method(method)
     device = next(model.parameters()).device
 
     def from_tokens(token_ids: List[List[int]]) -> List[List[str]]:
         return [sp.decode(ids).split() for ids in token_ids]
 
-    if method == "greedy_search":
-        return lambda enc, lens: from_tokens(greedy_search(model, enc, lens))
-    if method == "modified_beam_search":
-        return lambda enc, lens: from_tokens(modified_beam_search(model, enc, lens, beam=options.beam_size))
+    if method in TOKEN_SEARCHES:
+        search = TOKEN_SEARCHES[method]
+        return lambda enc, lens: from_tokens(search(model, enc, lens, options))
     if method == "fast_beam_search":
         graph = trivial_graph(model, device)
         return lambda enc, lens: from_tokens(
@@ -132,6 +149,8 @@ def make_word_decoder(
                 model, graph, enc, lens, options.beam, options.max_states, options.max_contexts, options.lstm_context_size
             )
         )
+    if lang_dir is None:
+        raise ValueError(f"{method} decodes with the lang dir's LG.pt and words.txt: pass the lang dir")
     LG = load_LG(lang_dir, device)
     words = k2.SymbolTable.from_file(str(Path(lang_dir) / "words.txt"))
 

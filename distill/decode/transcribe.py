@@ -6,14 +6,14 @@ torchaudio's, so no torchaudio is needed), and 80-dim fbank from
 :func:`distill.data.features.make_extractor` (lhotse's ``KaldifeatFbank`` with the same
 config). Feature normalization lives in the model, so nothing else is needed.
 
-Decoding methods are looked up by name in :data:`SEARCH_METHODS`.
+Decoding methods are the ones of stage 6, by the same names (the one registry,
+:mod:`distill.decode.methods`); ``greedy`` is accepted for ``greedy_search``.
 """
 from __future__ import annotations
 
-import importlib
 import os
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import soundfile
 import torch
@@ -22,6 +22,7 @@ from lhotse.augmentation.resample import resample as sinc_resample
 from lhotse.features.base import FeatureExtractor
 
 from distill.data.features import make_extractor
+from distill.decode.methods import TOKEN_SEARCHES, SearchOptions, make_word_decoder, resolve_method
 from distill.lang.tokenizer import Tokenizer, load_tokenizer
 from distill.models.config import ModelConfig
 from distill.models.registry import build_transducer
@@ -30,35 +31,9 @@ from distill.models.transducer import Transducer
 from distill.train.checkpoint import last_epoch, load_averaged_model
 from distill.utils.audio import SAMPLE_RATE
 
-#: Decoding methods: name -> ``"module:function"``, imported when first used. Each function
-#: is called as ``fn(model, encoder_out, encoder_out_lens, **options)`` with encoder outputs
-#: of shapes (N, T, encoder_dim) and (N,), and returns the token ids of each utterance
-#: (``List[List[int]]``, blanks removed). A new method is one more line here.
-SEARCH_METHODS: Dict[str, str] = {
-    "greedy": "distill.decode.greedy:greedy_search",
-    "modified_beam_search": "distill.decode.beam_search:modified_beam_search",
-}
-
-SearchFunction = Callable[..., List[List[int]]]
-
 
 class TranscribeError(RuntimeError):
     """A file, model or lang dir that cannot be used; the message names it and the fix."""
-
-
-def get_search_method(method: str) -> SearchFunction:
-    """The search function registered as ``method`` in :data:`SEARCH_METHODS`.
-
-    Args:
-      method:
-        A method name, e.g. ``"greedy"``.
-    Raises:
-      ValueError: the name is not registered (the message lists those that are).
-    """
-    if method not in SEARCH_METHODS:
-        raise ValueError(f"Unknown decoding method {method!r}; choose one of {sorted(SEARCH_METHODS)}")
-    module_name, function_name = SEARCH_METHODS[method].split(":")
-    return getattr(importlib.import_module(module_name), function_name)
 
 
 # ---------------------------------------------------------------------------------------
@@ -271,13 +246,21 @@ def file_features(path: Path, extractor: Optional[FeatureExtractor] = None) -> t
 
 
 @torch.no_grad()
+def encode_features(model: Transducer, features: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The encoder output of one utterance's features (T, 80): shapes (1, T', C) and (1,)."""
+    device = next(model.parameters()).device
+    x = features.unsqueeze(0).to(device)  # (1, T, 80)
+    x_lens = torch.tensor([features.size(0)], dtype=torch.int64, device=device)
+    return model.encode(x, x_lens)
+
+
 def decode_features(
     model: Transducer,
     features: torch.Tensor,
-    method: str = "greedy",
-    search_options: Optional[Mapping[str, Any]] = None,
+    method: str = "greedy_search",
+    options: Optional[SearchOptions] = None,
 ) -> List[int]:
-    """Decode the features of one utterance.
+    """Decode the features of one utterance to token ids.
 
     Args:
       model:
@@ -285,27 +268,28 @@ def decode_features(
       features:
         A tensor of shape (T, 80).
       method:
-        A key of :data:`SEARCH_METHODS`.
-      search_options:
-        Extra keyword arguments of the search function (e.g. a beam size).
+        A method of :data:`distill.decode.methods.TOKEN_SEARCHES` (the k2 methods give
+        words: use :func:`transcribe_files`).
+      options:
+        The search options (defaults: stage 6's).
     Returns:
       The decoded token ids.
     """
-    search = get_search_method(method)
-    device = next(model.parameters()).device
-    x = features.unsqueeze(0).to(device)  # (1, T, 80)
-    x_lens = torch.tensor([features.size(0)], dtype=torch.int64, device=device)
-    encoder_out, encoder_out_lens = model.encode(x, x_lens)
-    return search(model, encoder_out, encoder_out_lens, **dict(search_options or {}))[0]
+    method = resolve_method(method)
+    if method not in TOKEN_SEARCHES:
+        raise ValueError(f"{method} gives words, not token ids: decode with transcribe_files / transcribe_each")
+    encoder_out, encoder_out_lens = encode_features(model, features)
+    return TOKEN_SEARCHES[method](model, encoder_out, encoder_out_lens, options or SearchOptions())[0]
 
 
 def transcribe_files(
     model: Transducer,
     sp: Tokenizer,
     paths: Sequence[Path],
-    method: str = "greedy",
+    method: str = "greedy_search",
     extractor: Optional[FeatureExtractor] = None,
-    search_options: Optional[Mapping[str, Any]] = None,
+    options: Optional[SearchOptions] = None,
+    lang_dir: Optional[Path] = None,
 ) -> List[str]:
     """Transcribe sound files one at a time (so any length fits in memory).
 
@@ -320,20 +304,22 @@ def transcribe_files(
       paths:
         Sound files.
       method:
-        A key of :data:`SEARCH_METHODS`.
+        A method of :data:`distill.decode.methods.METHODS`, as stage 6 names them.
       extractor:
         The feature extractor; :func:`make_extractor` (kaldifeat) by default.
-      search_options:
-        Extra keyword arguments of the search function.
+      options:
+        The search options (defaults: stage 6's).
+      lang_dir:
+        The lang dir, for ``fast_beam_search_nbest_LG`` (its LG.pt and words.txt).
     Returns:
       One transcript per file, in order.
     """
-    get_search_method(method)
+    resolve_method(method)
     for path in paths:
         if not Path(path).exists():
             raise TranscribeError(f"Audio file {path} does not exist: check the path")
     transcripts = []
-    for path, text, error in transcribe_each(model, sp, paths, method, extractor, search_options):
+    for path, text, error in transcribe_each(model, sp, paths, method, extractor, options, lang_dir):
         if error is not None:
             raise TranscribeError(error)
         transcripts.append(text)
@@ -344,9 +330,10 @@ def transcribe_each(
     model: Transducer,
     sp: Tokenizer,
     paths: Sequence[Path],
-    method: str = "greedy",
+    method: str = "greedy_search",
     extractor: Optional[FeatureExtractor] = None,
-    search_options: Optional[Mapping[str, Any]] = None,
+    options: Optional[SearchOptions] = None,
+    lang_dir: Optional[Path] = None,
 ) -> Iterator[Tuple[Path, Optional[str], Optional[str]]]:
     """Transcribe sound files one at a time, yielding ``(path, transcript, None)`` as each is
     decoded, or ``(path, None, reason)`` for a file that cannot be (missing, unreadable, too
@@ -354,13 +341,15 @@ def transcribe_each(
 
     Args: as :func:`transcribe_files`.
     """
-    get_search_method(method)
+    decode = make_word_decoder(method, model, sp, lang_dir, options or SearchOptions())
     extractor = extractor or make_extractor("kaldifeat")
     for path in paths:
         path = Path(path)
         try:
-            tokens = decode_features(model, file_features(path, extractor), method, search_options)
+            features = file_features(path, extractor)
         except TranscribeError as err:
             yield path, None, str(err)
             continue
-        yield path, sp.decode(tokens), None
+        with torch.no_grad():
+            words = decode(*encode_features(model, features))[0]
+        yield path, " ".join(words), None

@@ -16,14 +16,12 @@ from lhotse.augmentation.resample import resample as sinc_resample
 from distill.data.features import make_extractor
 from distill.data.manifests import load_cuts
 from distill.decode.decode_cuts import decode_cuts
-from distill.decode.greedy import greedy_search
+from distill.decode.methods import METHODS, resolve_method
 from distill.decode.transcribe import (
-    SEARCH_METHODS,
     TranscribeError,
     check_model_matches_lang,
     decode_features,
     file_features,
-    get_search_method,
     load_averaged,
     load_lang,
     load_model_file,
@@ -187,13 +185,18 @@ def test_weights_only_file_needs_a_config(probe, tiny_teacher_exp, tmp_path):
         load_averaged(tmp_path / "no-exp", 0, 1)
 
 
-def test_method_registry(teacher, sp):
-    assert get_search_method("greedy") is greedy_search
-    assert all(callable(get_search_method(name)) for name in SEARCH_METHODS)
-    with pytest.raises(ValueError, match="choose one of .*greedy"):
-        get_search_method("beam_of_light")
+def test_method_registry(teacher, sp, whole_cuts, tiny_data_dir):
+    """One registry (stage 6's names) for decode.py and transcribe; `greedy` is an alias."""
+    assert resolve_method("greedy") == "greedy_search" and resolve_method("fast_beam_search") == "fast_beam_search"
+    with pytest.raises(ValueError, match="choose one of greedy_search, modified_beam_search"):
+        resolve_method("beam_of_light")
     with pytest.raises(ValueError, match="Unknown decoding method"):
         transcribe_files(teacher[0], sp, [Path("not-read.wav")], method="beam_of_light")
+    flac = flac_of(whole_cuts[0])
+    for method in METHODS:  # every method of stage 6 transcribes a file
+        text = transcribe_files(teacher[0], sp, [flac], method=method, lang_dir=tiny_data_dir / "lang_bpe_100")[0]
+        assert isinstance(text, str)
+    assert transcribe_files(teacher[0], sp, [flac], method="greedy") == transcribe_files(teacher[0], sp, [flac])
 
 
 def _load_cli():
