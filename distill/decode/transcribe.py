@@ -28,7 +28,7 @@ from distill.models.config import ModelConfig
 from distill.models.registry import build_transducer
 from distill.models.subsampling import MIN_INPUT_FRAMES
 from distill.models.transducer import Transducer
-from distill.train.checkpoint import last_epoch, load_averaged_model
+from distill.train.checkpoint import last_epoch, load_averaged_model, read_torch_file
 from distill.utils.audio import SAMPLE_RATE
 
 
@@ -85,10 +85,10 @@ def load_model_file(
     if not checkpoint.is_file():
         raise TranscribeError(f"Model file {checkpoint} does not exist: check --checkpoint")
     try:
-        content = torch.load(checkpoint, map_location="cpu")
-    except Exception as err:  # pickle and zip errors of a file that is no torch file
-        raise TranscribeError(f"{checkpoint} cannot be read as a model file ({err}): pass an epoch-N.pt "
-                              "or exported .pt file") from err
+        content = read_torch_file(checkpoint)
+    except RuntimeError as err:  # pickle and zip errors of a file that is no torch file
+        raise TranscribeError(f"{checkpoint} cannot be read as a model file ({err.__cause__ or err}): pass an "
+                              "epoch-N.pt or exported .pt file") from err
     if not isinstance(content, dict):
         raise TranscribeError(f"{checkpoint} holds a {type(content).__name__}, not a model state dict")
     state = content.get("model", content)

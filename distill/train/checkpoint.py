@@ -63,15 +63,22 @@ def save_checkpoint(
     logging.info(f"Saved checkpoint {path}")
 
 
-def load_checkpoint(path: Path, map_location: str = "cpu") -> Dict[str, Any]:
-    """Load a checkpoint dict, with an error naming the file when it is missing or broken."""
+def read_torch_file(path: Path, map_location: str = "cpu") -> Any:
+    """What a torch file holds: the one place that reads checkpoints and model files (training's
+    resume and averaging, decoding, transcription, export), with an error naming the file when
+    it is missing or broken (``FileNotFoundError``, ``RuntimeError``)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Checkpoint {path} does not exist")
     try:
-        checkpoint = torch.load(path, map_location=map_location)
-    except Exception as err:  # pickle/zip errors of a corrupted file
+        return torch.load(path, map_location=map_location)
+    except Exception as err:  # pickle/zip errors of a corrupted or foreign file
         raise RuntimeError(f"Checkpoint {path} cannot be read ({err}); delete it and resume from another") from err
+
+
+def load_checkpoint(path: Path, map_location: str = "cpu") -> Dict[str, Any]:
+    """Load a checkpoint dict of this project (:func:`read_torch_file`, then a ``model`` key)."""
+    checkpoint = read_torch_file(path, map_location)
     if not isinstance(checkpoint, dict) or "model" not in checkpoint:
         raise RuntimeError(f"{path} is not a checkpoint of this project (no 'model' key)")
     return checkpoint

@@ -254,8 +254,8 @@ class Trainer:
         candidates: List[Tuple[int, Path]] = []
         for path in ckpt.batch_checkpoints(self.exp_dir) + sorted(self.exp_dir.glob("epoch-*.pt")):
             try:
-                state = torch.load(path, map_location="cpu")["state"]["train_state"]
-            except Exception as err:
+                state = ckpt.load_checkpoint(path)["state"]["train_state"]
+            except (RuntimeError, KeyError, TypeError) as err:
                 aside = path.with_name(path.name + ".unreadable")
                 if self.dist.is_main:
                     os.replace(path, aside)
