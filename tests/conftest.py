@@ -49,12 +49,22 @@ def tiny_teacher_exp(tiny_data_dir, tmp_path_factory) -> Path:
     """A tiny transducer trained for 4 epochs on the tiny corpus (seconds). Read-only."""
     import torch
 
+    from distill.testing import tiny_training_config
     from distill.train.trainer import Trainer
-    from tests.train.helpers import tiny_config
 
     exp = tmp_path_factory.mktemp("tiny_teacher")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    Trainer(tiny_config(tiny_data_dir, exp, ["train.num_epochs=4"])).train()
+    Trainer(tiny_training_config(tiny_data_dir, exp, ["train.num_epochs=4"])).train()
     torch.set_num_threads(threads)
     return exp
+
+
+@pytest.fixture
+def one_cpu_thread():
+    """torch on one thread for the test (:func:`distill.testing.one_thread`); modules of tiny
+    models use it for every test with ``pytestmark = pytest.mark.usefixtures("one_cpu_thread")``."""
+    from distill.testing import one_thread
+
+    with one_thread():
+        yield

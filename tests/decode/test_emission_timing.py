@@ -8,8 +8,8 @@ import torch
 
 from distill.decode.emission_timing import emission_offsets
 from distill.decode.greedy import greedy_search, greedy_search_timed
+from distill.testing import tiny_student
 from tests.conftest import REPO_ROOT
-from tests.models.test_students import tiny_student
 
 
 def test_offsets_of_matched_tokens():

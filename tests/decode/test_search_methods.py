@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Tuple
+from typing import Callable, Dict, List, Tuple
 
 import k2
 import pytest
@@ -38,8 +38,7 @@ from distill.models.config import ModelConfig
 from distill.models.joiner import Joiner
 from distill.models.registry import build_transducer
 from distill.models.transducer import Transducer, add_sos_and_pad
-from tests.models.test_greedy import GRUPredictor
-from tests.models.test_transducer import DEVICES
+from distill.testing import DEVICES, GRUPredictor
 
 #: Frames of the toy utterances (a hypothesis has at most one token per frame).
 TOY_LENS = [6, 4, 5]
@@ -48,13 +47,7 @@ TOY_LENS = [6, 4, 5]
 WIDE = dict(beam=1.0e4, max_states=100000, max_contexts=100000)
 
 
-@pytest.fixture(autouse=True)
-def one_cpu_thread() -> Iterator[None]:
-    """Tiny models run fastest on one thread (and the machine's other core may be busy)."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")  # tiny models: one thread (tests/conftest.py)
 
 
 # ----------------------------------------------------------------------------- toy models

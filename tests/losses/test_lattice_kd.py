@@ -30,12 +30,7 @@ V = 7
 BLANK = 0
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")  # tiny models: one thread (tests/conftest.py)
 
 
 def tiny_model(dim: int, seed: int, device: torch.device):

@@ -6,48 +6,17 @@ from typing import Dict, List, Tuple
 import k2
 import pytest
 import torch
-from torch import nn
 
 from distill.decode.greedy import greedy_search
 from distill.models.config import LossConfig
-from distill.models.decoder import Predictor, StatelessDecoder
+from distill.models.decoder import StatelessDecoder
 from distill.models.joiner import Joiner
 from distill.models.transducer import Transducer, combine_losses
-from tests.models.test_transducer import DEVICES, one_cpu_thread, tiny_model  # noqa: F401  (fixture)
+from distill.testing import DEVICES, GRUPredictor, tiny_model
 
 LABELS: List[List[int]] = [[1, 2, 3], [4, 5, 6, 2]]
 
-
-class GRUPredictor(Predictor):
-    """A recurrent predictor with state (N, H), to check that greedy search only uses the
-    Predictor interface (the LSTM predictor will look like this)."""
-
-    def __init__(self, vocab_size: int, dim: int, blank_id: int = 0) -> None:
-        super().__init__()
-        self.vocab_size, self.blank_id, self.output_dim = vocab_size, blank_id, dim
-        self.embedding = nn.Embedding(vocab_size, dim)
-        self.cell = nn.GRUCell(dim, dim)
-
-    def forward(self, y: torch.Tensor, need_pad: bool = True) -> torch.Tensor:
-        h = self.init_state(y.size(0), y.device)
-        outs = []
-        for u in range(y.size(1)):
-            out, h = self.step(y[:, u], h)
-            outs.append(out)
-        return torch.stack(outs, dim=1)
-
-    def init_state(self, batch_size: int, device: torch.device) -> torch.Tensor:
-        return torch.zeros(batch_size, self.output_dim, device=device)
-
-    def step(self, tokens: torch.Tensor, state: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        h = self.cell(self.embedding(tokens), state)
-        return h, h
-
-    def merge_states(self, mask: torch.Tensor, new_state: torch.Tensor, old_state: torch.Tensor) -> torch.Tensor:
-        return torch.where(mask.unsqueeze(1), new_state, old_state)
-
-    def select_state(self, state: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        return state.index_select(0, index)
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")  # tiny models: one thread (tests/conftest.py)
 
 
 def memorize(model: Transducer, device: torch.device, steps: int = 200) -> Tuple[torch.Tensor, torch.Tensor]:

@@ -18,21 +18,15 @@ from distill.models.lstm_predictor import LstmPredictor
 from distill.models.registry import build_transducer
 from distill.models.subsampling import subsampled_lengths
 from distill.models.tdnn_encoder import TdnnEncoder
-from distill.models.transducer import Transducer, combine_losses, num_params
-from tests.models.test_transducer import DEVICES, one_cpu_thread, tiny_config  # noqa: F401  (fixture)
+from distill.models.transducer import combine_losses, num_params
+from distill.testing import DEVICES, tiny_student
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "egs" / "librispeech" / "ASR" / "conf"
 
 #: (encoder, decoder) registry keys of the two students.
 STUDENTS: List[str] = ["lstm", "tdnn"]
 
-
-def tiny_student(device: torch.device, encoder: str, seed: int = 0, **kwargs) -> Transducer:
-    """A tiny student transducer (``encoder`` encoder, LSTM predictor) on ``device``."""
-    values = dict(encoder=encoder, decoder="lstm", subsampling_channels=8, tdnn_dilations=(1, 2, 3))
-    values.update(kwargs)
-    torch.manual_seed(seed)
-    return build_transducer(tiny_config(**values)).to(device)
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")  # tiny models: one thread (tests/conftest.py)
 
 
 @pytest.mark.parametrize("device", DEVICES, ids=str)

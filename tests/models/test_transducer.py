@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Iterator, List
+from typing import List
 
 import k2
 import pytest
@@ -13,44 +13,9 @@ from distill.models.joiner import Joiner
 from distill.models.registry import build_transducer
 from distill.models.subsampling import Conv2dSubsampling, subsampled_lengths
 from distill.models.transducer import Transducer, add_sos_and_pad, combine_losses, num_params
+from distill.testing import DEVICES, tiny_model, tiny_model_config
 
-DEVICES: List[torch.device] = [torch.device("cpu")]
-if torch.cuda.is_available():
-    DEVICES.append(torch.device("cuda", 0))
-
-
-@pytest.fixture(autouse=True)
-def one_cpu_thread() -> Iterator[None]:
-    """Tiny models run fastest on one thread; with 2 shared cores, more threads can spin
-    and slow a test down by orders of magnitude when the other core is busy."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
-
-
-def tiny_config(**kwargs) -> ModelConfig:
-    """A model small enough for unit tests on 2 CPU cores."""
-    values = dict(
-        num_features=20,
-        encoder_dim=32,
-        num_encoder_layers=2,
-        nhead=2,
-        dim_feedforward=64,
-        cnn_module_kernel=3,
-        decoder_dim=32,
-        context_size=2,
-        joiner_dim=32,
-        dropout=0.0,
-        vocab_size=8,
-    )
-    values.update(kwargs)
-    return ModelConfig(**values)
-
-
-def tiny_model(device: torch.device, seed: int = 0, **kwargs) -> Transducer:
-    torch.manual_seed(seed)
-    return build_transducer(tiny_config(**kwargs)).to(device)
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")  # tiny models: one thread (tests/conftest.py)
 
 
 def full_lattice_loss(model: Transducer, x: torch.Tensor, x_lens: torch.Tensor, y: k2.RaggedTensor) -> torch.Tensor:
@@ -82,22 +47,22 @@ def test_subsampling_first_channels(encoder: str) -> None:
     assert sub(torch.randn(2, 30, 20)).shape == (2, subsampled_lengths(30), 16)
     same = Conv2dSubsampling(in_dim=20, out_dim=16, channels=8)
     assert same.conv[0].out_channels == 8
-    model = build_transducer(tiny_config(encoder=encoder, subsampling_channels=8, subsampling_first_channels=3))
+    model = build_transducer(tiny_model_config(encoder=encoder, subsampling_channels=8, subsampling_first_channels=3))
     assert model.encoder.subsampling.conv[0].out_channels == 3
 
 
 def test_init_blank_prob_puts_the_prior_in_every_output_bias() -> None:
-    model = build_transducer(tiny_config(aux_ctc=True, init_blank_prob=0.75))
+    model = build_transducer(tiny_model_config(aux_ctc=True, init_blank_prob=0.75))
     for layer in (model.ctc_output, model.joiner.output_linear, model.simple_am_proj):
         probs = layer.bias.softmax(dim=0)
         assert abs(float(probs[model.blank_id]) - 0.75) < 1e-6
         others = torch.cat([probs[: model.blank_id], probs[model.blank_id + 1:]])
         assert torch.allclose(others, torch.full_like(others, 0.25 / (model.vocab_size - 1)))
     # 0 keeps PyTorch's initialization (random biases: no prior).
-    plain = build_transducer(tiny_config(aux_ctc=True))
+    plain = build_transducer(tiny_model_config(aux_ctc=True))
     assert abs(float(plain.ctc_output.bias.softmax(0)[0]) - 0.75) > 0.1
     with pytest.raises(ValueError, match="init_blank_prob"):
-        tiny_config(init_blank_prob=1.0)
+        tiny_model_config(init_blank_prob=1.0)
 
 
 def test_subsampling_rejects_short_input() -> None:
@@ -229,7 +194,7 @@ def test_combine_losses_uses_schedule() -> None:
 
 def test_config_round_trip(tmp_path) -> None:
     yaml = pytest.importorskip("yaml")
-    config = tiny_config(vocab_size=123)
+    config = tiny_model_config(vocab_size=123)
     loss = LossConfig(prune_range=7)
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump({"model": config.to_dict(), "loss": loss.to_dict()}))
@@ -244,10 +209,10 @@ def test_config_round_trip(tmp_path) -> None:
 
 def test_registry_and_num_params() -> None:
     with pytest.raises(ValueError, match="Unknown encoder"):
-        build_transducer(tiny_config(encoder="nope"))
+        build_transducer(tiny_model_config(encoder="nope"))
     with pytest.raises(ValueError, match="Unknown decoder"):
-        build_transducer(tiny_config(decoder="nope"))
-    model = build_transducer(tiny_config())
+        build_transducer(tiny_model_config(decoder="nope"))
+    model = build_transducer(tiny_model_config())
     assert num_params(model) == sum(p.numel() for p in model.parameters())
     assert num_params(model.joiner) == (32 * 32 + 32) * 2 + 32 * 8 + 8
 
@@ -327,7 +292,7 @@ def test_utterance_norm_removes_a_fixed_spectral_colouring(encoder: str) -> None
     voice's spectral envelope) leaves its encoding unchanged, and padding does not matter."""
     extra = dict(decoder="lstm") if encoder != "conformer" else {}
     torch.manual_seed(0)
-    model = build_transducer(tiny_config(encoder=encoder, feature_norm="utterance", **extra)).eval()
+    model = build_transducer(tiny_model_config(encoder=encoder, feature_norm="utterance", **extra)).eval()
     x = torch.randn(2, 30, 20) * 3.0 - 8.0
     x_lens = torch.tensor([30, 22])
     offset = torch.linspace(-4.0, 4.0, 20)
@@ -342,11 +307,11 @@ def test_utterance_norm_removes_a_fixed_spectral_colouring(encoder: str) -> None
         torch.testing.assert_close(alone[0, :4], plain[1, :4], atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(shifted[0], plain[0])
     # The global normalization is not invariant to such an offset.
-    glob = build_transducer(tiny_config(encoder=encoder, **extra)).eval()
+    glob = build_transducer(tiny_model_config(encoder=encoder, **extra)).eval()
     with torch.no_grad():
         assert not torch.allclose(glob.encode(coloured, x_lens)[0][1], glob.encode(x, x_lens)[0][1], atol=1e-3)
     with pytest.raises(ValueError, match="feature_norm"):
-        tiny_config(feature_norm="speaker")
+        tiny_model_config(feature_norm="speaker")
     with pytest.raises(ValueError, match="needs x_lens"):
         Conv2dSubsampling(20, 16, feature_norm="utterance")(x)
 

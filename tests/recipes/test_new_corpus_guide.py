@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from distill.synth.kaldi_demo import generate_kaldi_demo, tiny_config
+from distill.testing import TINY_RECIPE_CONFIGS
 from tests.conftest import REPO_ROOT
-from tests.recipes.test_timit_recipe import TINY_CONFIGS
 
 GUIDE = REPO_ROOT / "docs" / "new_corpus.md"
 TEMPLATE_RUN_SH = REPO_ROOT / "egs" / "TEMPLATE" / "ASR" / "run.sh"
@@ -61,7 +61,7 @@ def test_guide_path_a_trains_distills_and_decodes(recipe_copy, tmp_path):
     set_values(recipe_copy / "run.sh", step2)
     conf = tmp_path / "conf"
     conf.mkdir()
-    for name, text in TINY_CONFIGS.items():
+    for name, text in TINY_RECIPE_CONFIGS.items():
         (conf / name).write_text(text)
     # Step 3: the guide's command, with tiny models, a small BPE and the fast decoders.
     command = guide_block("3").strip().splitlines()[1].split("#")[0].split()

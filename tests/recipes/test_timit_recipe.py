@@ -9,23 +9,11 @@ from pathlib import Path
 import yaml
 from lhotse import load_manifest
 
+from distill.testing import TINY_RECIPE_CONFIGS
 from tests.conftest import REPO_ROOT
 
 RUN_SH = REPO_ROOT / "egs" / "timit" / "ASR" / "run.sh"
 
-# A few thousand parameters each: the test checks that the stages connect, not accuracy.
-TINY_LOOP = """
-loss: {model_warm_step: 4}
-data: {max_duration: 25, num_buckets: 2}
-optim: {base_lr: 0.005, warmup_batches: 2}
-train: {num_epochs: 2, log_interval: 1, save_every_n: 0, device: cpu}
-"""
-TINY_CONFIGS = {
-    "teacher.yaml": "model: {encoder_dim: 32, nhead: 2, num_encoder_layers: 1, dim_feedforward: 64, "
-                    "cnn_module_kernel: 3, subsampling_channels: 8, decoder_dim: 32, joiner_dim: 32}" + TINY_LOOP,
-    "student_rnn.yaml": "model: {encoder: lstm, encoder_dim: 16, num_encoder_layers: 1, dim_feedforward: 32, subsampling_channels: 8, "
-                        "decoder: lstm, decoder_dim: 16, joiner_dim: 16}" + TINY_LOOP,
-}
 
 
 def run_recipe(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
@@ -37,7 +25,7 @@ def run_recipe(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
 def test_stages_0_to_7_on_the_tiny_demo(tmp_path):
     conf = tmp_path / "conf"
     conf.mkdir()
-    for name, text in TINY_CONFIGS.items():
+    for name, text in TINY_RECIPE_CONFIGS.items():
         (conf / name).write_text(text)
     out = run_recipe(tmp_path, "--demo", "true", "--demo-size", "tiny", "--conf-dir", str(conf),
                      "--students", "rnn", "--decode-methods", "greedy_search fast_beam_search_nbest_LG",

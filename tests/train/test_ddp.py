@@ -6,12 +6,12 @@ import re
 import subprocess
 import sys
 
+from distill.testing import tiny_training_config
 from tests.conftest import REPO_ROOT
-from tests.train.helpers import tiny_config
 
 
 def test_two_process_gloo_replicas_stay_identical(tiny_data_dir, tmp_path):
-    config = tiny_config(tiny_data_dir, tmp_path / "exp", ["train.num_epochs=2"])
+    config = tiny_training_config(tiny_data_dir, tmp_path / "exp", ["train.num_epochs=2"])
     overrides = []
     for section, values in config.to_dict().items():
         for key, value in values.items():

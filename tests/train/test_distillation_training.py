@@ -10,22 +10,23 @@ import torch
 
 from distill.losses.lattice_kd import KdConfig, pruned_lattice_kd
 from distill.models.registry import build_transducer
+from distill.testing import TINY_MODEL, tiny_training_config
 from distill.train import checkpoint as ckpt
 from distill.train.config import load_config
 from distill.train.losses import load_teacher, make_loss_fn
 from distill.train.trainer import Trainer, parameter_checksum
-from tests.train.helpers import TINY_MODEL, tiny_config
+
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")  # tiny models: one thread (tests/conftest.py)
 
 
 def test_student_distills_from_teacher(tiny_data_dir, tiny_teacher_exp, tmp_path):
-    torch.set_num_threads(1)
     teacher_before = ckpt.load_checkpoint(ckpt.epoch_checkpoint(tiny_teacher_exp, 4))["model"]
     student = [
         "model.encoder_dim=16", "model.dim_feedforward=32", "model.decoder_dim=16", "model.joiner_dim=16",
         f"kd.teacher_exp_dir={tiny_teacher_exp}", "kd.teacher_avg=2", "kd.temperature=2.0", "kd.scale=0.5",
         "train.num_epochs=3",
     ]
-    trainer = Trainer(tiny_config(tiny_data_dir, tmp_path / "student", student))
+    trainer = Trainer(tiny_training_config(tiny_data_dir, tmp_path / "student", student))
     start = parameter_checksum(trainer.model)
     trainer.train()
     assert parameter_checksum(trainer.model) != start
@@ -91,7 +92,6 @@ def test_teacher_sees_clean_features_when_asked(tiny_teacher_exp):
 
 def test_every_distillation_option_trains(tiny_data_dir, tiny_teacher_exp, tmp_path):
     """All the options of the ablation at once, through the real trainer and data."""
-    torch.set_num_threads(1)
     options = [
         "model.encoder=lstm", "model.decoder=lstm", "model.encoder_dim=16", "model.dim_feedforward=32",
         "model.decoder_dim=16", "model.joiner_dim=16",
@@ -99,7 +99,7 @@ def test_every_distillation_option_trains(tiny_data_dir, tiny_teacher_exp, tmp_p
         "kd.distribution=collapsed", "kd.temperature=2.0", "kd.teacher_input=clean", "kd.nbest=2", "kd.nbest_beam=3",
         "train.num_epochs=1",
     ]
-    trainer = Trainer(tiny_config(tiny_data_dir, tmp_path / "student", options))
+    trainer = Trainer(tiny_training_config(tiny_data_dir, tmp_path / "student", options))
     start = parameter_checksum(trainer.model)
     trainer.train()
     assert parameter_checksum(trainer.model) != start

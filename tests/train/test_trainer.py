@@ -7,22 +7,16 @@ import pytest
 import torch
 
 from distill.data.manifests import load_cuts
+from distill.testing import tiny_training_config
 from distill.train import checkpoint as ckpt
 from distill.train.metrics_log import read_metrics
 from distill.train.trainer import NonFiniteLossError, Trainer, parameter_checksum
-from tests.train.helpers import tiny_config
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")  # tiny models: one thread (tests/conftest.py)
 
 
 def test_tiny_model_trains_and_loss_goes_down(tiny_data_dir, tmp_path):
-    config = tiny_config(tiny_data_dir, tmp_path / "exp", ["train.num_epochs=6"])
+    config = tiny_training_config(tiny_data_dir, tmp_path / "exp", ["train.num_epochs=6"])
     trainer = Trainer(config)
     trainer.train()
     losses = [v for _, v in read_metrics(tmp_path / "exp" / "metrics.tsv")[("train", "loss")]]
@@ -46,15 +40,15 @@ def test_tiny_model_trains_and_loss_goes_down(tiny_data_dir, tmp_path):
 
 def test_resume_continues_from_the_same_step(tiny_data_dir, tmp_path):
     # The reference: 7 batches without interruption (crossing an epoch boundary).
-    ref = Trainer(tiny_config(tiny_data_dir, tmp_path / "ref", ["train.num_epochs=3"]), max_batches=7)
+    ref = Trainer(tiny_training_config(tiny_data_dir, tmp_path / "ref", ["train.num_epochs=3"]), max_batches=7)
     ref.train()
     # The same run killed after batch 5 (its last checkpoint), then resumed from it.
     extra = ["train.num_epochs=3", "train.save_every_n=5"]
-    first = Trainer(tiny_config(tiny_data_dir, tmp_path / "run", extra), max_batches=5)
+    first = Trainer(tiny_training_config(tiny_data_dir, tmp_path / "run", extra), max_batches=5)
     first.train()
     saved_optimizer = ckpt.load_checkpoint(tmp_path / "run" / "checkpoint-5.pt")["optimizer"]
     (tmp_path / "run" / "epoch-2.pt").unlink(missing_ok=True)  # as if killed before epoch 2 ended
-    resumed = Trainer(tiny_config(tiny_data_dir, tmp_path / "run", extra), max_batches=7)
+    resumed = Trainer(tiny_training_config(tiny_data_dir, tmp_path / "run", extra), max_batches=7)
     resumed.resume(from_last=True)
     assert resumed.state.batch_idx_train == 5
     state = resumed.optimizer.state_dict()
@@ -69,12 +63,12 @@ def test_resume_skips_an_unreadable_newest_checkpoint(tiny_data_dir, tmp_path):
     """An unreadable newest checkpoint: resume from the newest readable one (not afresh), and
     the broken file is set aside so that it is neither trusted nor counted by keep_last_k."""
     extra = ["train.num_epochs=3", "train.save_every_n=2", "train.keep_last_k=5"]
-    first = Trainer(tiny_config(tiny_data_dir, tmp_path / "run", extra), max_batches=6)
+    first = Trainer(tiny_training_config(tiny_data_dir, tmp_path / "run", extra), max_batches=6)
     first.train()
     for name in ("epoch-1.pt", "epoch-2.pt"):
         (tmp_path / "run" / name).unlink(missing_ok=True)
     (tmp_path / "run" / "checkpoint-6.pt").write_bytes(b"cut short")
-    resumed = Trainer(tiny_config(tiny_data_dir, tmp_path / "run", extra), max_batches=7)
+    resumed = Trainer(tiny_training_config(tiny_data_dir, tmp_path / "run", extra), max_batches=7)
     resumed.resume(from_last=True)
     assert resumed.state.batch_idx_train == 4
     assert (tmp_path / "run" / "checkpoint-6.pt.unreadable").read_bytes() == b"cut short"
@@ -82,8 +76,8 @@ def test_resume_skips_an_unreadable_newest_checkpoint(tiny_data_dir, tmp_path):
 
 
 def test_start_epoch_loads_previous_epoch(tiny_data_dir, tmp_path):
-    Trainer(tiny_config(tiny_data_dir, tmp_path / "exp", ["train.num_epochs=1"])).train()
-    again = Trainer(tiny_config(tiny_data_dir, tmp_path / "exp", ["train.num_epochs=2"]))
+    Trainer(tiny_training_config(tiny_data_dir, tmp_path / "exp", ["train.num_epochs=1"])).train()
+    again = Trainer(tiny_training_config(tiny_data_dir, tmp_path / "exp", ["train.num_epochs=2"]))
     again.resume(start_epoch=2)
     assert again.state.epoch == 2 and again.state.batches_in_epoch == 0
     again.train()
@@ -91,7 +85,7 @@ def test_start_epoch_loads_previous_epoch(tiny_data_dir, tmp_path):
 
 
 def test_nonfinite_losses_are_skipped_then_stop_training(tiny_data_dir, tmp_path):
-    config = tiny_config(tiny_data_dir, tmp_path / "exp", ["train.max_nonfinite_in_a_row=2", "train.num_epochs=3"])
+    config = tiny_training_config(tiny_data_dir, tmp_path / "exp", ["train.max_nonfinite_in_a_row=2", "train.num_epochs=3"])
 
     def nan_loss(model, inputs, batch_idx):
         x = inputs[0]
@@ -114,7 +108,7 @@ def test_feature_stats_normalize_the_training_features(tiny_data_dir, tmp_path):
     torch.testing.assert_close(mean.double(), feats.mean(0), atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(std.double(), feats.std(0, unbiased=False), atol=1e-4, rtol=1e-4)
     # The trainer stores them in the model, so checkpoints (and decoding) carry them.
-    config = tiny_config(tiny_data_dir, tmp_path / "exp", ["train.num_epochs=1"])
+    config = tiny_training_config(tiny_data_dir, tmp_path / "exp", ["train.num_epochs=1"])
     trainer = Trainer(config)
     sub = trainer.model.encoder.subsampling
     # Training filters a few cuts out, so the stats differ a little from all cuts'.
@@ -127,7 +121,7 @@ def test_feature_stats_normalize_the_training_features(tiny_data_dir, tmp_path):
 
 def test_augmentation_starts_at_its_batch(tiny_data_dir, tmp_path):
     def checksum(name: str, extra) -> float:
-        trainer = Trainer(tiny_config(tiny_data_dir, tmp_path / name, ["train.num_epochs=2"] + extra), max_batches=4)
+        trainer = Trainer(tiny_training_config(tiny_data_dir, tmp_path / name, ["train.num_epochs=2"] + extra), max_batches=4)
         trainer.train()
         return parameter_checksum(trainer.model)
 
