@@ -33,14 +33,14 @@ from distill.losses.lattice_kd import KdConfig, full_lattice_kd, pruned_lattice_
 from distill.models.config import LossConfig, ModelConfig
 from distill.models.registry import build_transducer
 from distill.models.transducer import combine_losses
-from distill.train.config import load_config
+from distill.train.config import load_config, recipe_config_files
 
 CONF = Path(__file__).resolve().parents[1] / "egs" / "librispeech" / "ASR" / "conf"
 B, T_FRAMES, V = 8, 250, 500
 
 
-def build(config_path: Path, device: torch.device):
-    model_config: ModelConfig = load_config([config_path]).model
+def build(name: str, device: torch.device):
+    model_config: ModelConfig = load_config(recipe_config_files(CONF, name)).model
     model_config.vocab_size = V
     model_config.dropout = 0.0
     return build_transducer(model_config).to(device)
@@ -65,7 +65,7 @@ def measure_loss(U: int, variant: str, device_name: str, repeats: int, threads: 
     torch.set_num_threads(threads)
     device = torch.device(device_name)
     torch.manual_seed(0)
-    teacher, student = build(CONF / "teacher.yaml", device).eval(), build(CONF / "student_rnn.yaml", device)
+    teacher, student = build("teacher", device).eval(), build("student_rnn", device)
     x, x_lens, y = make_batch(U, device)
     loss_config, kd_config = LossConfig(prune_range=5), KdConfig(teacher_exp_dir="-", temperature=2.0)
     with torch.no_grad():
@@ -113,11 +113,11 @@ def measure_steps(device_name: str, repeats: int, threads: int) -> dict:
     torch.set_num_threads(threads)
     device = torch.device(device_name)
     torch.manual_seed(0)
-    teacher, student = build(CONF / "teacher.yaml", device).eval(), build(CONF / "student_rnn.yaml", device)
+    teacher, student = build("teacher", device).eval(), build("student_rnn", device)
     optimizer = torch.optim.AdamW(student.parameters(), lr=1e-4)
     x, x_lens, y = make_batch(50, device)
     loss_config = LossConfig(prune_range=5, model_warm_step=0)
-    kd_config = dataclasses.replace(load_config([CONF / "student_rnn.yaml"]).kd, teacher_exp_dir="-")
+    kd_config = dataclasses.replace(load_config(recipe_config_files(CONF, "student_rnn")).kd, teacher_exp_dir="-")
     with torch.no_grad():
         t_out_given = teacher(x, x_lens, y, loss_config)
 

@@ -35,11 +35,11 @@ import torch
 from distill.models.config import LossConfig, ModelConfig
 from distill.models.registry import build_transducer
 from distill.models.transducer import combine_losses, num_params
-from distill.train.config import load_config
+from distill.train.config import load_config, recipe_config_files
 from distill.train.precision import autocast, prepare_cpu_for
 from distill.train.schedule import WarmupEden
 
-CONF = Path(__file__).resolve().parents[1] / "egs" / "librispeech" / "ASR" / "conf" / "teacher.yaml"
+CONF = Path(__file__).resolve().parents[1] / "egs" / "librispeech" / "ASR" / "conf"
 #: icefall pruned_transducer_stateless2, 6 x 256, on 2 cores of this machine kind (see above).
 ICEFALL_FRAMES_PER_SECOND = 1286.0
 VOCAB = 500
@@ -54,7 +54,7 @@ ICEFALL_SHAPE = dict(
 
 def configs() -> Dict[str, tuple]:
     """name -> (model config, loss config) of each model timed."""
-    teacher = load_config([CONF])
+    teacher = load_config(recipe_config_files(CONF, "teacher"))
     teacher.model.vocab_size = VOCAB
     icefall_model = dataclasses.replace(teacher.model, **ICEFALL_SHAPE)
     icefall_loss = dataclasses.replace(teacher.loss, ctc_scale=0.0, ctc_warm_step=0)

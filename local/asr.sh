@@ -52,7 +52,7 @@ vocab_size=500
 demo_vocab_size=100  # the BPE size with --demo true: 4 h of text is too little for 500 units
 lm_order=3           # of the word LM (bpe) or the phone LM (phone)
 # Teacher (stage 4).
-conf_dir=conf        # the model configs: teacher.yaml, student_<type>.yaml
+conf_dir=conf        # the configs: common.yaml (what every model shares, if present), teacher.yaml, student_<type>.yaml
 teacher_config=      # default: <conf-dir>/teacher.yaml
 train_opts=          # extra options for local/train.py, e.g. "--set optim.base_lr=0.001"
 avg=1                # decode the average of the last N epoch checkpoints
@@ -128,6 +128,9 @@ if [ -n "$student_epochs" ]; then student_opts=(--num-epochs "$student_epochs");
 if [ "$student_speed_perturb" = false ]; then student_opts+=(--set data.speed_perturbed=false); fi
 corpus_dir=${corpus_dir:-$dl_dir/$corpus_subdir}
 teacher_config=${teacher_config:-$conf_dir/teacher.yaml}
+# Layered configs: the dataclasses' defaults, then <conf-dir>/common.yaml, then the model's file.
+common_config=()
+if [ -f "$conf_dir/common.yaml" ]; then common_config=(--config "$conf_dir/common.yaml"); fi
 prepare_opts_array=()
 for o in $prepare_opts; do prepare_opts_array+=(--option "$o"); done
 if [ -n "$text_norm" ]; then prepare_opts_array+=(--option "text_norm=$text_norm" --option "text_oov=$text_oov"); fi
@@ -196,7 +199,7 @@ for p in $dev_parts; do dev_cuts+=("$(cuts "$p")"); done
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   log "Stage 4: train the teacher ($teacher_config, $nproc process(es)) -> $exp_dir/teacher"
-  "${launcher[@]}" "$root/local/train.py" --config "$teacher_config" --exp-dir "$exp_dir/teacher" \
+  "${launcher[@]}" "$root/local/train.py" "${common_config[@]}" --config "$teacher_config" --exp-dir "$exp_dir/teacher" \
     --train-cuts "$(cuts "$train_part")" --valid-cuts "$(cuts "${dev_array[0]}")" \
     --lang-dir "$lang_dir" --resume "${teacher_opts[@]}" "${train_opts_array[@]}"
   log "Stage 4: greedy WER of the teacher on $dev_parts $test_parts"
@@ -224,7 +227,7 @@ train_student_runs() {
         kd_opts+=(--set "train.seed=$s")
       fi
       log "Stage 5: train the $student student (distillation: $kd${s:+, seed $s}) -> $exp_dir/$name"
-      "${launcher[@]}" "$root/local/train.py" --config "$conf_dir/student_$student.yaml" --exp-dir "$exp_dir/$name" \
+      "${launcher[@]}" "$root/local/train.py" "${common_config[@]}" --config "$conf_dir/student_$student.yaml" --exp-dir "$exp_dir/$name" \
         --train-cuts "$(cuts "$train_part")" --valid-cuts "$(cuts "${dev_array[0]}")" \
         --lang-dir "$lang_dir" --resume "${student_opts[@]}" "${kd_opts[@]}" "${train_opts_array[@]}"
       python "$root/local/decode.py" --exp-dir "$exp_dir/$name" --epoch 0 --avg "$avg" \

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Sequence
+from typing import Any, Dict, List, Sequence
 
 import yaml
 
@@ -186,6 +186,18 @@ def coerce(value: Any, kind: type) -> Any:
     if kind in (int, float) and isinstance(value, str):
         return kind(float(value)) if kind is int else float(value)
     return kind(value)
+
+
+#: The file of a recipe's conf dir that every model's config is layered on.
+COMMON_CONFIG_NAME = "common.yaml"
+
+
+def recipe_config_files(conf_dir: Path, name: str) -> List[Path]:
+    """The layers of model ``name`` (e.g. ``teacher``) of a recipe's conf dir, in order:
+    ``common.yaml`` when the dir has one, then ``<name>.yaml`` (as ``local/asr.sh`` passes them)."""
+    conf_dir = Path(conf_dir)
+    common = conf_dir / COMMON_CONFIG_NAME
+    return ([common] if common.is_file() else []) + [conf_dir / f"{name}.yaml"]
 
 
 def load_config(yaml_files: Sequence[Path] = (), overrides: Sequence[str] = ()) -> ExperimentConfig:

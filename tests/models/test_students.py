@@ -192,10 +192,10 @@ def test_student_greedy_recovers_memorized_labels(device: torch.device) -> None:
 
 @pytest.mark.parametrize("name,encoder", [("student_rnn", "lstm"), ("student_dnn", "tdnn")])
 def test_default_student_configs(name: str, encoder: str) -> None:
-    from distill.train.config import load_config
+    from distill.train.config import load_config, recipe_config_files
 
-    teacher_config = load_config([CONF_DIR / "teacher.yaml"])
-    student_config = load_config([CONF_DIR / f"{name}.yaml"])
+    teacher_config = load_config(recipe_config_files(CONF_DIR, "teacher"))
+    student_config = load_config(recipe_config_files(CONF_DIR, name))
     # Everything but the model and the learning rate is the teacher's (issue 23: the students
     # take the teacher's warm-ups and schedule with its blank-prior initialization).
     assert student_config.loss == teacher_config.loss, "loss"
@@ -264,9 +264,9 @@ def test_lstm_encoder_chunks_carry_state():
 def init_probe(name: str) -> Tuple[float, float]:
     """(input-dependent share of the encoder output's energy, gradient norm at the front end)
     of the default ``name`` student at initialization, under its CTC loss on random features."""
-    from distill.train.config import load_config
+    from distill.train.config import load_config, recipe_config_files
 
-    config = dataclasses.replace(load_config([CONF_DIR / f"{name}.yaml"]).model, vocab_size=100)
+    config = dataclasses.replace(load_config(recipe_config_files(CONF_DIR, name)).model, vocab_size=100)
     torch.manual_seed(0)
     model = build_transducer(config).train()
     x = torch.randn(4, 400, 80)

@@ -22,12 +22,12 @@ import torch
 
 from tests.conftest import REPO_ROOT
 
-SMOKE_TEACHER = REPO_ROOT / "egs" / "librispeech" / "ASR" / "conf" / "smoke" / "teacher.yaml"
+SMOKE = REPO_ROOT / "egs" / "librispeech" / "ASR" / "conf" / "smoke"
 
 
 def train_cmd(data: Path, exp: Path) -> List[str]:
     fbank = data / "fbank"
-    return [sys.executable, str(REPO_ROOT / "local" / "train.py"), "--config", str(SMOKE_TEACHER),
+    return [sys.executable, str(REPO_ROOT / "local" / "train.py"), "--config", str(SMOKE / "common.yaml"), "--config", str(SMOKE / "teacher.yaml"),
             "--exp-dir", str(exp), "--train-cuts", str(fbank / "librispeech_cuts_train-clean-100.jsonl.gz"),
             "--valid-cuts", str(fbank / "librispeech_cuts_dev-clean.jsonl.gz"), "--lang-dir", str(data / "lang_bpe_100"),
             "--num-epochs", "3", "--resume", "--set", "train.save_every_n=4", "--set", "train.keep_last_k=3",

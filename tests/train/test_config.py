@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from distill.train.config import load_config
+from distill.train.config import load_config, recipe_config_files
 from tests.conftest import REPO_ROOT
 
 CONF = REPO_ROOT / "egs" / "librispeech" / "ASR" / "conf"
@@ -35,6 +35,25 @@ def test_unknown_keys_name_their_source(tmp_path):
 
 
 def test_recipe_configs_load():
-    for name in ("teacher.yaml", "student_rnn.yaml", "student_dnn.yaml"):
-        config = load_config([CONF / name])
+    for name in ("teacher", "student_rnn", "student_dnn"):
+        config = load_config(recipe_config_files(CONF, name))
         assert config.model.encoder in ("conformer", "lstm", "tdnn")
+
+
+def test_recipe_configs_are_layered_without_restating_defaults():
+    """Every recipe's configs: common.yaml holds what all models share, the model files the
+    rest; no file restates a dataclass default (defaults live in the dataclasses only)."""
+    import yaml
+
+    from distill.train.config import ExperimentConfig
+
+    defaults = ExperimentConfig().to_dict()
+    for conf in (CONF, CONF / "smoke", REPO_ROOT / "egs" / "timit" / "ASR" / "conf"):
+        assert (conf / "common.yaml").is_file(), conf
+        for path in sorted(conf.glob("*.yaml")):
+            for section, values in (yaml.safe_load(path.read_text()) or {}).items():
+                for key, value in values.items():
+                    if section == "kd":
+                        continue  # the students' distillation settings are read where they are
+                    default = defaults[section][key]
+                    assert value != default, (path, section, key)
