@@ -8,27 +8,9 @@ from __future__ import annotations
 import dataclasses
 import operator
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Tuple, Type, TypeVar
+from typing import Any, Dict, Mapping, Tuple
 
-_C = TypeVar("_C")
-
-
-def _from_dict(cls: Type[_C], d: Mapping[str, Any]) -> _C:
-    """Build the dataclass ``cls`` from a mapping, refusing unknown keys.
-
-    Args:
-      cls:
-        The dataclass type.
-      d:
-        Field names to values; missing fields take their defaults.
-    Returns:
-      An instance of ``cls``.
-    """
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(d) - names)
-    if unknown:
-        raise ValueError(f"Unknown {cls.__name__} field(s) {unknown}; known fields: {sorted(names)}")
-    return cls(**dict(d))
+from distill.utils.dataclass_dict import from_mapping
 
 
 @dataclass
@@ -156,7 +138,7 @@ class ModelConfig:
           d:
             Field names to values; missing fields take their defaults.
         """
-        return _from_dict(cls, d)
+        return from_mapping(cls, d)
 
 
 @dataclass
@@ -269,4 +251,4 @@ class LossConfig:
           d:
             Field names to values; missing fields take their defaults.
         """
-        return _from_dict(cls, d)
+        return from_mapping(cls, d)

@@ -150,6 +150,6 @@ def load_averaged_model(exp_dir: Path, epoch: int, avg: int = 1, device: Optiona
     """The model of ``exp_dir`` averaged over epochs ``epoch-avg+1 .. epoch``, in eval mode."""
     device = device or torch.device("cpu")
     config = load_checkpoint(epoch_checkpoint(exp_dir, epoch))["config"]
-    model = build_transducer(ModelConfig(**config["model"]))
+    model = build_transducer(ModelConfig.from_dict(config["model"]))
     model.load_state_dict(averaged_epochs_state(exp_dir, epoch, avg))
     return model.to(device).eval()
