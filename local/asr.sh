@@ -28,7 +28,7 @@ echo "$0 $*"
 stage=0
 stop_stage=6
 # Corpus.
-corpus=            # name in distill.data.corpora.PREPARERS and local/get_<corpus>.py
+corpus=            # a corpus module of distill/data/corpora/ (librispeech, timit, kaldi, ...)
 corpus_subdir=     # the corpus directory under --dl-dir
 dl_dir=$PWD/download
 corpus_dir=        # where the corpus is (default: <dl-dir>/<corpus-subdir>)
@@ -37,7 +37,7 @@ text_norm=         # the transcripts' declared normalization (librispeech; none:
 text_oov=refuse    # words outside it: refuse (stop, with a report), map (into it) or drop (those utterances)
 demo=false         # synthesize the offline demo corpus instead of using the real one
 demo_size=default  # default (about 7.5 h of training audio, 66 speakers) or tiny (about 2 min)
-demo_opts=         # more options for local/get_<corpus>.py with --demo true, e.g. "--demo-natural-share 0.5"
+demo_opts=         # more options for local/get_corpus.py with --demo true, e.g. "--demo-natural-share 0.5"
 download=true      # allow stage 0 to download a missing corpus
 train_part=
 dev_parts=
@@ -147,7 +147,7 @@ if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   # shellcheck disable=SC2206  # demo_opts is a list of options
   if [ "$demo" = true ]; then opts+=(--demo --demo-size "$demo_size" $demo_opts); fi
   if [ "$download" = false ]; then opts+=(--no-download); fi
-  python "$root/local/get_$corpus.py" --corpus-dir "$corpus_dir" --parts "${all_parts[@]}" \
+  python "$root/local/get_corpus.py" --corpus "$corpus" --corpus-dir "$corpus_dir" --parts "${all_parts[@]}" \
     --seed "$seed" --num-jobs "$nj" "${opts[@]}"
 fi
 

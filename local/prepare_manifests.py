@@ -11,14 +11,14 @@ import logging
 import sys
 from pathlib import Path
 
-from distill.data.corpora import PREPARERS, check_options
+from distill.data.corpora import CORPORA, check_options
 from distill.data.errors import CorpusError
 from distill.utils.logging_setup import setup_logging
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", choices=sorted(PREPARERS), required=True)
+    parser.add_argument("--corpus", choices=sorted(CORPORA), required=True)
     parser.add_argument("--corpus-dir", type=Path, required=True)
     parser.add_argument("--parts", nargs="+", required=True)
     parser.add_argument("--output-dir", type=Path, required=True)
@@ -35,7 +35,7 @@ def main() -> None:
         options[key] = value
     try:
         check_options(args.corpus, options)
-        PREPARERS[args.corpus](args.corpus_dir, args.parts, args.output_dir, args.num_jobs, **options)
+        CORPORA[args.corpus].prepare(args.corpus_dir, args.parts, args.output_dir, args.num_jobs, **options)
     except (CorpusError, ValueError) as err:
         logging.error(str(err))
         sys.exit(1)

@@ -32,8 +32,8 @@ def corpus_copy(tiny_corpus_dl_dir, tmp_path) -> Path:
 def tiny_data_dir(tiny_corpus_dl_dir, tmp_path_factory) -> Path:
     """Stages 1-3 run on the tiny corpus: ``manifests/``, ``fbank/`` and ``lang_bpe_100/``.
     Read-only for tests."""
+    from distill.data.corpora.librispeech import prepare_librispeech_manifests
     from distill.data.features import compute_fbank
-    from distill.data.librispeech import prepare_librispeech_manifests
     from distill.lang.prepare_lang import prepare_lang_bpe
 
     data = tmp_path_factory.mktemp("tiny_data")

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import soundfile
+
+from distill.data.errors import CorpusProblem
+from distill.utils.audio import SAMPLE_RATE
 
 
 def wav_missing_bytes(path: Path) -> int:
@@ -52,3 +55,30 @@ def truncation_problem(path: Path) -> Optional[str]:
         return (f"truncated or damaged audio: its header promises samples that cannot be decoded ({err}); copy it "
                 "again, or remove it and its transcript line")
     return None
+
+
+def check_audio(audio: Path) -> List[CorpusProblem]:
+    """Problems with one audio file: missing, unreadable, empty, not 16 kHz, not mono, or cut short."""
+    if not audio.is_file():
+        return [CorpusProblem(audio, "audio file listed in the transcript is missing")]
+    if audio.stat().st_size == 0:
+        return [CorpusProblem(audio, "empty audio file (0 bytes); re-create or remove it and its transcript line")]
+    try:
+        info = soundfile.info(str(audio))
+    except Exception as err:  # soundfile raises RuntimeError/LibsndfileError variants
+        return [CorpusProblem(audio, f"unreadable audio ({err}); re-create or remove it and its transcript line")]
+    if info.frames == 0:
+        return [CorpusProblem(audio, "empty audio (0 samples); re-create or remove it and its transcript line")]
+    if info.samplerate != SAMPLE_RATE:
+        return [CorpusProblem(
+            audio,
+            f"sample rate {info.samplerate} Hz, expected {SAMPLE_RATE}; resample it "
+            f"(e.g. sox in.flac -r {SAMPLE_RATE} out.flac)",
+        )]
+    if info.channels != 1:
+        return [CorpusProblem(audio, f"{info.channels} channels; LibriSpeech audio is mono: mix it down "
+                                     "(e.g. sox in.flac -c 1 out.flac)")]
+    truncated = truncation_problem(audio)
+    if truncated:
+        return [CorpusProblem(audio, truncated)]
+    return []

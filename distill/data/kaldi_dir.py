@@ -56,7 +56,8 @@ from lhotse.qa import fix_manifests, validate_recordings_and_supervisions
 from lhotse.utils import fastcopy
 
 from distill.data.errors import CorpusError
-from distill.data.librispeech import CorpusProblem, manifest_paths
+from distill.data.errors import CorpusProblem
+from distill.data.manifests import manifest_paths
 from distill.data.manifests import write_manifests
 from distill.utils.audio import SAMPLE_RATE
 from distill.utils.done_marker import INPUTS_KEY, is_done, mark_done, tree_fingerprint

@@ -73,3 +73,11 @@ def load_cuts(path: Path) -> CutSet:
     if not Path(path).is_file():
         raise FileNotFoundError(f"Cut manifest {path} not found: run the feature stage (stage 2) first")
     return CutSet.from_jsonl_lazy(path).map(partial(features_resolved_against, base=str(Path(path).parent)))
+
+
+def manifest_paths(output_dir: Path, prefix: str, part: str) -> Dict[str, Path]:
+    """Where the recordings/supervisions manifests of ``part`` live."""
+    return {
+        kind: Path(output_dir) / f"{prefix}_{kind}_{part}.jsonl.gz"
+        for kind in ("recordings", "supervisions")
+    }

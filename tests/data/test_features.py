@@ -8,7 +8,7 @@ import pytest
 from lhotse import CutSet, load_manifest
 
 from distill.data.features import compute_fbank, make_extractor
-from distill.data.librispeech import prepare_librispeech_manifests
+from distill.data.corpora.librispeech import prepare_librispeech_manifests
 from distill.utils.done_marker import SettingsChangedError
 from distill.data.manifests import load_cuts
 

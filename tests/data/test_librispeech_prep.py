@@ -7,7 +7,7 @@ import soundfile
 from lhotse import load_manifest
 
 from distill.data.errors import CorpusError
-from distill.data.librispeech import locate_librispeech, prepare_librispeech_manifests
+from distill.data.corpora.librispeech import locate_librispeech, prepare_librispeech_manifests
 
 PARTS = ["train-clean-100", "dev-clean", "dev-other", "test-clean", "test-other"]
 

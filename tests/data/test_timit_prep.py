@@ -13,7 +13,7 @@ import soundfile
 from lhotse import load_manifest
 
 from distill.data.errors import CorpusError
-from distill.data.timit import check_timit, locate_timit, phone_text, prepare_timit_manifests
+from distill.data.corpora.timit import check_timit, locate_timit, phone_text, prepare_timit_manifests
 from tests.conftest import REPO_ROOT
 
 RATE = 16000

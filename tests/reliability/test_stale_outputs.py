@@ -6,8 +6,8 @@ import logging
 
 from lhotse import load_manifest
 
+from distill.data.corpora.librispeech import prepare_librispeech_manifests
 from distill.data.features import compute_fbank
-from distill.data.librispeech import prepare_librispeech_manifests
 from distill.lang.prepare_lang import prepare_lang_bpe
 
 PARTS = ["train-clean-100", "dev-clean"]

@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 . ./path.sh
 
 # --- the corpus ------------------------------------------------------------------------
-corpus=kaldi              # "kaldi" for Kaldi data dirs, or the name you added to distill/data/corpora.py
+corpus=kaldi              # "kaldi" for Kaldi data dirs, or your module of distill/data/corpora/
 corpus_dir=/path/to/data  # kaldi: holds <part>/wav.scp, text, utt2spk (and segments)
 train_part=train          # the part names: folders under $corpus_dir for kaldi
 dev_parts=dev

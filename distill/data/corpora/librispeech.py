@@ -7,6 +7,8 @@ fault is reported with the file (and line) to fix.
 """
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,15 +16,15 @@ from typing import Dict, List, Sequence
 
 import soundfile
 
-from distill.data.audio_integrity import truncation_problem
+from distill.data.audio_integrity import check_audio
 
-from distill.data.errors import CorpusError
+from distill.data.corpora import Corpus, register
+from distill.data.errors import CorpusError, CorpusProblem
 from distill.data.text_policy import TEXT_OOV_ACTIONS, apply_text_policy, policy_of
-from distill.data.manifests import write_manifests
+from distill.data.manifests import manifest_paths, write_manifests
 from distill.utils.audio import SAMPLE_RATE
 from distill.utils.done_marker import INPUTS_KEY, is_done, mark_done, tree_fingerprint
 
-EXPECTED_SAMPLE_RATE = SAMPLE_RATE
 
 
 def locate_librispeech(dl_dir: Path, parts: Sequence[str], download: bool = True) -> Path:
@@ -65,15 +67,6 @@ def locate_librispeech(dl_dir: Path, parts: Sequence[str], download: bool = True
     )
 
 
-@dataclass
-class CorpusProblem:
-    path: Path
-    what: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.what}"
-
-
 def check_librispeech_part(part_dir: Path) -> List[CorpusProblem]:
     """Check one part directory: transcripts well formed, audio present, readable, 16 kHz.
 
@@ -109,33 +102,6 @@ def check_librispeech_part(part_dir: Path) -> List[CorpusProblem]:
                 audio = trans.parent / f"{utt_id}.flac"
                 problems.extend(check_audio(audio))
     return problems
-
-
-def check_audio(audio: Path) -> List[CorpusProblem]:
-    """Problems with one audio file: missing, unreadable, empty, not 16 kHz, not mono, or cut short."""
-    if not audio.is_file():
-        return [CorpusProblem(audio, "audio file listed in the transcript is missing")]
-    if audio.stat().st_size == 0:
-        return [CorpusProblem(audio, "empty audio file (0 bytes); re-create or remove it and its transcript line")]
-    try:
-        info = soundfile.info(str(audio))
-    except Exception as err:  # soundfile raises RuntimeError/LibsndfileError variants
-        return [CorpusProblem(audio, f"unreadable audio ({err}); re-create or remove it and its transcript line")]
-    if info.frames == 0:
-        return [CorpusProblem(audio, "empty audio (0 samples); re-create or remove it and its transcript line")]
-    if info.samplerate != EXPECTED_SAMPLE_RATE:
-        return [CorpusProblem(
-            audio,
-            f"sample rate {info.samplerate} Hz, expected {EXPECTED_SAMPLE_RATE}; resample it "
-            f"(e.g. sox in.flac -r {EXPECTED_SAMPLE_RATE} out.flac)",
-        )]
-    if info.channels != 1:
-        return [CorpusProblem(audio, f"{info.channels} channels; LibriSpeech audio is mono: mix it down "
-                                     "(e.g. sox in.flac -c 1 out.flac)")]
-    truncated = truncation_problem(audio)
-    if truncated:
-        return [CorpusProblem(audio, truncated)]
-    return []
 
 
 def check_corpus(corpus_dir: Path, parts: Sequence[str]) -> None:
@@ -217,9 +183,59 @@ def transcript_line(part_dir: Path, utt_id: str) -> str:
     return f"{trans} ({utt_id})"
 
 
-def manifest_paths(output_dir: Path, prefix: str, part: str) -> Dict[str, Path]:
-    """Where the recordings/supervisions manifests of ``part`` live."""
-    return {
-        kind: Path(output_dir) / f"{prefix}_{kind}_{part}.jsonl.gz"
-        for kind in ("recordings", "supervisions")
-    }
+# ---------------------------------------------------------------------------------------
+# Stage 0 (local/get_corpus.py --corpus librispeech)
+
+
+def add_stage0_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--demo-train-minutes", type=float, default=None,
+                        help="override the demo corpus's training audio (minutes)")
+    parser.add_argument("--demo-natural-share", type=float, default=None,
+                        help="share of the demo corpus's training sentences read by natural-sounding "
+                             "voices (default: an even deal over the speakers)")
+    parser.add_argument("--demo-extra-train-voices", nargs="+", default=None, metavar="ENGINE:NAME",
+                        help="more training voices for the demo corpus, e.g. piper:joe (default: none)")
+
+
+def check_stage0_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    from distill.synth.librispeech_demo import ALL_PARTS, DemoCorpusConfig
+
+    if args.corpus_dir.name != "LibriSpeech":
+        parser.error(f"--corpus-dir {args.corpus_dir}: LibriSpeech's layout (and lhotse's download) "
+                     "puts the corpus in a folder named LibriSpeech")
+    if args.demo_extra_train_voices:
+        try:  # a bad or held-out voice: a usage error, before anything is synthesized
+            DemoCorpusConfig(extra_train_voices=tuple(args.demo_extra_train_voices))
+        except ValueError as err:
+            parser.error(f"--demo-extra-train-voices: {err}")
+    if args.demo and not set(args.parts) <= set(ALL_PARTS):
+        parser.error(f"--parts {' '.join(args.parts)}: the demo corpus has the parts {' '.join(ALL_PARTS)}")
+
+
+def get_librispeech(args: argparse.Namespace) -> Path:
+    """Stage 0: synthesize the demo corpus, or locate (and download) LibriSpeech. A download
+    (lhotse's) goes into the folder above --corpus-dir, which must be named LibriSpeech."""
+    from distill.synth.librispeech_demo import CONDITIONS, DemoCorpusConfig, generate_demo_corpus
+
+    dl_dir = args.corpus_dir.parent
+    if args.demo:
+        config = DemoCorpusConfig.tiny(args.seed) if args.demo_size == "tiny" else DemoCorpusConfig(seed=args.seed)
+        if args.demo_train_minutes is not None:
+            config.train_minutes = args.demo_train_minutes
+        if args.demo_natural_share is not None:
+            config.natural_share = args.demo_natural_share
+        if args.demo_extra_train_voices:
+            config = dataclasses.replace(config, extra_train_voices=tuple(args.demo_extra_train_voices))
+        # The held-out conditions the recipe asks for (its --dev-parts/--test-parts).
+        conditions = tuple(c for c, parts in CONDITIONS.items() if set(parts) & set(args.parts))
+        config = dataclasses.replace(config, conditions=conditions or config.conditions)
+        return generate_demo_corpus(dl_dir, config, num_jobs=args.num_jobs)
+    return locate_librispeech(dl_dir, args.parts, download=not args.no_download)
+
+
+register(Corpus(
+    name="librispeech", prepare=prepare_librispeech_manifests, get=get_librispeech,
+    corpus_dir_help="the LibriSpeech folder (<dl-dir>/LibriSpeech)",
+    demo_help="default: about 7.5 h of training audio; tiny: about 3 min",
+    add_arguments=add_stage0_arguments, check_arguments=check_stage0_arguments,
+))

@@ -17,6 +17,8 @@ and every missing or unreadable file is reported by name.
 """
 from __future__ import annotations
 
+import argparse
+
 import logging
 from pathlib import Path
 from typing import Dict, List, Sequence
@@ -24,7 +26,10 @@ from typing import Dict, List, Sequence
 from lhotse import RecordingSet, SupervisionSet
 
 from distill.data.errors import CorpusError
-from distill.data.librispeech import CorpusProblem, check_audio, manifest_paths
+from distill.data.audio_integrity import check_audio
+from distill.data.corpora import Corpus, register
+from distill.data.errors import CorpusProblem
+from distill.data.manifests import manifest_paths
 from distill.data.manifests import write_manifests
 from distill.utils.done_marker import INPUTS_KEY, is_done, mark_done, tree_fingerprint
 from distill.utils.io import atomic_write_text
@@ -167,3 +172,31 @@ def prepare_timit_manifests(
     atomic_write_text(Path(output_dir) / "timit_phones.txt", "".join(f"{p}\n" for p in phone_inventory(num_phones)))
     mark_done(output_dir, "manifests", settings)
     return paths
+
+
+# ---------------------------------------------------------------------------------------
+# Stage 0 (local/get_corpus.py --corpus timit)
+
+
+def check_stage0_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.demo and args.corpus_dir.name != "TIMIT":
+        parser.error(f"--corpus-dir {args.corpus_dir}: the demo corpus is written to a folder named TIMIT")
+
+
+def get_timit(args: argparse.Namespace) -> Path:
+    """Stage 0: synthesize the TIMIT-layout demo corpus, or check that TIMIT is at
+    --corpus-dir (it is licensed and never downloaded)."""
+    from distill.synth.timit_demo import TimitDemoConfig, generate_timit_demo
+
+    if args.demo:
+        config = TimitDemoConfig.tiny(args.seed) if args.demo_size == "tiny" else TimitDemoConfig(seed=args.seed)
+        return generate_timit_demo(args.corpus_dir.parent, config, num_jobs=args.num_jobs)
+    return locate_timit(args.corpus_dir)
+
+
+register(Corpus(
+    name="timit", prepare=prepare_timit_manifests, get=get_timit,
+    corpus_dir_help="the TIMIT folder (holding data/TRAIN, data/TEST); TIMIT is never downloaded",
+    demo_help="default: about 1 h of training audio; tiny: about 2 min",
+    check_arguments=check_stage0_arguments,
+))
