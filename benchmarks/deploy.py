@@ -38,11 +38,11 @@ import torch
 
 from distill.data.features import make_extractor
 from distill.data.manifests import load_cuts
-from distill.decode.greedy import greedy_search
 from distill.decode.scoring import word_errors
+from distill.decode.transcribe import compute_features, decode_features
 from distill.deploy.features import compute_fbank
-from distill.deploy.manifest import load_manifest
-from distill.deploy.recognizer import Recognizer
+from distill.deploy.manifest import TOKENS_NAME, load_manifest, read_tokens
+from distill.deploy.recognizer import Recognizer, choose_engine, tokens_to_text
 from distill.train.checkpoint import last_epoch, load_averaged_model
 
 Utterance = Tuple[str, np.ndarray, str]  # id, samples, reference
@@ -99,11 +99,8 @@ def pytorch_decoder(exp_dir: Path, text_of: Callable[[List[int]], str]) -> Calla
     model = load_averaged_model(exp_dir, last_epoch(exp_dir), 1)
     extractor = make_extractor("kaldifeat")
 
-    @torch.no_grad()
-    def decode(samples: np.ndarray) -> str:
-        x = torch.from_numpy(extractor.extract(samples, 16000)).unsqueeze(0)
-        enc, lens = model.encode(x, torch.tensor([x.size(1)]))
-        return text_of(greedy_search(model, enc, lens)[0])
+    def decode(samples: np.ndarray) -> str:  # the training front end and greedy search, as local/transcribe.py
+        return text_of(decode_features(model, compute_features(torch.from_numpy(samples), extractor)))
 
     return decode
 
@@ -180,12 +177,13 @@ def main() -> None:
         manifest = load_manifest(export_dir)
         files = manifest["files"]
         variants: List[Tuple[str, str, Callable[[int], Callable[[np.ndarray], str]], float]] = []
-        text_of = Recognizer(export_dir, engine="ort").text_of
+        symbols = read_tokens(export_dir / TOKENS_NAME)
+        text_of = lambda tokens: tokens_to_text([symbols[t] for t in tokens], manifest["unit"])  # noqa: E731
         variants.append(("PyTorch fp32", "torch", lambda n: pytorch_decoder(exp_dir, text_of),
                          4 * manifest["num_parameters"] / 1e6))
         for int8 in (False, True):
             key = "onnx_int8" if int8 else "onnx"
-            engine = Recognizer(export_dir, int8=int8).engine
+            engine = choose_engine(manifest, "auto", streaming=False)
             variants.append((f"ONNX {'int8' if int8 else 'fp32'}", engine,
                              lambda n, i=int8: Recognizer(export_dir, int8=i, num_threads=n).transcribe_text,
                              file_size([export_dir / files[key][g] for g in ("encoder", "decoder", "joiner")])))
@@ -194,7 +192,7 @@ def main() -> None:
         if manifest.get("streaming"):
             for int8 in (False, True):
                 variants.append((f"ONNX {'int8' if int8 else 'fp32'} streaming",
-                                 Recognizer(export_dir, int8=int8, streaming=True).engine,
+                                 choose_engine(manifest, "auto", streaming=True),
                                  lambda n, i=int8: Recognizer(export_dir, int8=i, num_threads=n, streaming=True).transcribe_text,
                                  float("nan")))
         for name, engine, make, size in variants:

@@ -82,7 +82,7 @@ def apply_text_policy(
     """
     if action not in TEXT_OOV_ACTIONS:
         raise ValueError(f"text_oov must be one of {TEXT_OOV_ACTIONS}, got {action!r}")
-    offending: List[Tuple[str, List[str]]] = [(s.id, policy.outside(s.text)) for s in supervisions if policy.outside(s.text)]
+    offending: List[Tuple[str, List[str]]] = [(s.id, ws) for s in supervisions if (ws := policy.outside(s.text))]
     if not offending:
         return supervisions
     words = Counter(w for _, ws in offending for w in ws)

@@ -34,6 +34,25 @@ def tokens_to_text(symbols: List[str], unit: str) -> str:
     return " ".join(symbols)
 
 
+def choose_engine(manifest: Mapping[str, Any], engine: str, streaming: bool, where: str = "") -> str:
+    """The engine that decodes an export (``sherpa`` or ``ort``) for ``engine`` (one of
+    :data:`ENGINES`), from its ``export.json`` alone; an impossible choice is refused with the
+    reason and the way on."""
+    if engine not in ENGINES:
+        raise ValueError(f"Unknown engine {engine!r}; choose one of {ENGINES}")
+    m = manifest
+    if streaming and not m.get("streaming"):
+        raise ExportFolderError(f"{m['model_name']} ({where}) has a {m['encoder']} encoder that sees the "
+                                "whole utterance: it decodes offline only (drop --streaming)")
+    sherpa_ok = bool(m["sherpa_onnx"]["online" if streaming else "offline"])
+    if engine == "sherpa" and not sherpa_ok:
+        why = ("its LSTM predictor is not the stateless one sherpa-onnx drives" if m["predictor"] != "stateless"
+               else f"sherpa-onnx has no streaming model for a {m['encoder']} encoder")
+        raise ExportFolderError(f"sherpa-onnx cannot decode {m['model_name']} ({where}) "
+                                f"{'streaming' if streaming else 'offline'}: {why}; use --engine ort")
+    return "sherpa" if engine == "sherpa" or (engine == "auto" and sherpa_ok) else "ort"
+
+
 @dataclass
 class Transcript:
     tokens: List[int]
@@ -59,25 +78,17 @@ class Recognizer:
 
     def __init__(self, export_dir: Path, int8: bool = False, num_threads: int = 1, engine: str = "auto",
                  streaming: bool = False) -> None:
-        if engine not in ENGINES:
-            raise ValueError(f"Unknown engine {engine!r}; choose one of {ENGINES}")
         self.export_dir = Path(export_dir)
         self.manifest = load_manifest(self.export_dir)
         self.symbols = read_tokens(self.export_dir / TOKENS_NAME)
         self.streaming = streaming
         self.int8 = int8
         self.num_threads = num_threads
+        # sherpa-onnx gives BPE pieces with their word-start mark turned into a space
+        self._index = {s.replace("\u2581", " "): i for i, s in enumerate(self.symbols)}
+        self._index.update({s: i for i, s in enumerate(self.symbols)})
         m = self.manifest
-        if streaming and not m.get("streaming"):
-            raise ExportFolderError(f"{m['model_name']} ({self.export_dir}) has a {m['encoder']} encoder that sees the "
-                                    "whole utterance: it decodes offline only (drop --streaming)")
-        sherpa_ok = bool(m["sherpa_onnx"]["online" if streaming else "offline"])
-        if engine == "sherpa" and not sherpa_ok:
-            why = ("its LSTM predictor is not the stateless one sherpa-onnx drives" if m["predictor"] != "stateless"
-                   else f"sherpa-onnx has no streaming model for a {m['encoder']} encoder")
-            raise ExportFolderError(f"sherpa-onnx cannot decode {m['model_name']} ({self.export_dir}) "
-                                    f"{'streaming' if streaming else 'offline'}: {why}; use --engine ort")
-        self.engine = "sherpa" if engine == "sherpa" or (engine == "auto" and sherpa_ok) else "ort"
+        self.engine = choose_engine(m, engine, streaming, str(self.export_dir))
         self.sample_rate = int(m["features"]["sample_rate"])
         self._sherpa: Any = None
         self._ort: Optional[OrtTransducer] = None
@@ -105,10 +116,7 @@ class Recognizer:
         return sherpa_onnx.OfflineRecognizer.from_transducer(encoder=self._file("encoder"), **common)
 
     def _ids(self, symbols: List[str]) -> List[int]:
-        # sherpa-onnx gives BPE pieces with their word-start mark turned into a space
-        index = {s.replace("\u2581", " "): i for i, s in enumerate(self.symbols)}
-        index.update({s: i for i, s in enumerate(self.symbols)})
-        return [index[s] for s in symbols]
+        return [self._index[s] for s in symbols]
 
     # -- decoding ------------------------------------------------------------------------
 

@@ -47,7 +47,7 @@ from distill.models.conformer import ConformerEncoder
 from distill.models.decoder import StatelessDecoder
 from distill.models.lstm_encoder import LstmEncoder
 from distill.models.lstm_predictor import LstmPredictor
-from distill.models.subsampling import SUBSAMPLING_FACTOR
+from distill.models.subsampling import SUBSAMPLING_FACTOR, subsampled_lengths
 from distill.models.tdnn_encoder import TdnnEncoder
 from distill.models.transducer import Transducer
 from distill.utils.io import _umask, atomic_write_json, atomic_write_text
@@ -278,8 +278,6 @@ def _check_inputs(model: Transducer, features: torch.Tensor, feature_lens: torch
 def _valid_mask(name: str, model: Transducer, inputs: Tuple[torch.Tensor, ...]) -> Optional[np.ndarray]:
     if name != "encoder":
         return None
-    from distill.models.subsampling import subsampled_lengths
-
     x, x_lens = inputs
     lens = subsampled_lengths(x_lens)
     t_out = subsampled_lengths(x.size(1))
