@@ -43,18 +43,18 @@ def main() -> None:
         raise SystemExit("--exp-dirs needs the teacher and at least one student")
     torch.set_num_threads(args.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    sp = load_tokenizer(args.lang_dir)
+    tokenizer = load_tokenizer(args.lang_dir)
     cuts = load_cuts(args.cuts).to_eager()
     audio_seconds = sum(c.duration for c in cuts)
     models = {d.name: load_averaged_model(d, last_epoch(d), 1, device) for d in args.exp_dirs}
     options = SearchOptions()
     rtf: Dict[str, Dict[str, float]] = {}
     for method in args.method:
-        decoders = {name: make_word_decoder(method, model, sp, args.lang_dir, options) for name, model in models.items()}
+        decoders = {name: make_word_decoder(method, model, tokenizer, args.lang_dir, options) for name, model in models.items()}
         best = {name: float("inf") for name in models}
         for _ in range(args.rounds):
             for name, model in models.items():
-                _, elapsed = decode_cuts(model, cuts, sp, word_decoder=decoders[name])
+                _, elapsed = decode_cuts(model, cuts, tokenizer, word_decoder=decoders[name])
                 best[name] = min(best[name], real_time_factor(elapsed, audio_seconds))
         rtf[method] = best
         print(f"{method}: " + ", ".join(f"{name} RTF {value:.4f}" for name, value in best.items()), flush=True)

@@ -23,6 +23,7 @@ log() {
   echo -e "$(date '+%Y-%m-%d %H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
 }
 echo "$0 $*"
+shell_variables=" $(compgen -v | tr '\n' ' ') "  # to tell this script's options from the shell's variables
 
 # Stage control.
 stage=0
@@ -38,6 +39,7 @@ text_oov=refuse    # words outside it: refuse (stop, with a report), map (into i
 demo=false         # synthesize the offline demo corpus instead of using the real one
 demo_size=default  # default (about 7.5 h of training audio, 66 speakers) or tiny (about 2 min)
 demo_opts=         # more options for local/get_corpus.py with --demo true, e.g. "--demo-natural-share 0.5"
+demo_config=       # with --demo true, the recipe's demo overlay: default <conf-dir>/demo.yaml (if there is one); none: no overlay
 download=true      # allow stage 0 to download a missing corpus
 train_part=
 dev_parts=
@@ -49,7 +51,6 @@ extractor=kaldifeat
 # Lang dir.
 unit=bpe             # bpe (sentencepiece pieces, word LM) or phone (the transcripts are phones)
 vocab_size=500
-demo_vocab_size=100  # the BPE size with --demo true: 4 h of text is too little for 500 units
 lm_order=3           # of the word LM (bpe) or the phone LM (phone)
 # Teacher (stage 4).
 conf_dir=conf        # the configs: common.yaml (what every model shares, if present), teacher.yaml, student_<type>.yaml
@@ -57,7 +58,6 @@ teacher_config=      # default: <conf-dir>/teacher.yaml
 train_opts=          # extra options for local/train.py, e.g. "--set optim.base_lr=0.001"
 avg=1                # decode the average of the last N epoch checkpoints
 teacher_epochs=      # default: the config's train.num_epochs
-demo_teacher_epochs=   # with --demo true --demo-size default (and no --teacher-epochs); empty: the config's
 # Decoding (stage 6).
 decode_methods="greedy_search modified_beam_search fast_beam_search fast_beam_search_nbest_LG"
 decode_opts=         # e.g. "--beam-size 8 --ngram-lm-scale 0.1" (see local/decode.py --help)
@@ -67,16 +67,17 @@ student_kd=true      # distill from the teacher (true) or train alone, the basel
 student_baseline=false  # with --student-kd true: also train each student alone, for the comparison
 student_seeds=       # e.g. "42 7": one run per seed, exp/student_<type>_<kd|alone>_seed<N>
 student_epochs=      # default: the config's train.num_epochs
-demo_student_epochs=   # with --demo true --demo-size default (and no --student-epochs); empty: the config's
 student_jobs=2       # students trained side by side (each with cores/jobs threads); 1: one after another
-student_speed_perturb=true  # false: students train on the original cuts only, not stage 2's 0.9x/1.1x copies
-demo_student_speed_perturb=true  # with --demo true --demo-size default
+student_speed_perturb=  # true/false: the students train on stage 2's 0.9x/1.1x copies too, or on the original cuts only; empty: the config's
 # Resources.
 export_chunk_ms=320   # stage 7: streaming chunk of the causal students
 nj=2
 nproc=1              # training processes (torchrun/DDP; gloo on CPU, nccl on GPUs)
 data_dir=data
 exp_dir=exp
+
+option_names=" "
+for v in $(compgen -v); do [[ $shell_variables == *" $v "* || $v == shell_variables ]] || option_names+="$v "; done
 
 # shellcheck disable=SC2034  # read by parse_options.sh
 help_message="Usage: $0 --corpus NAME --corpus-dir DIR|--corpus-subdir DIR --train-part P --dev-parts 'P..' --test-parts 'P..' [options]
@@ -108,24 +109,42 @@ for v in corpus train_part dev_parts test_parts; do
   [ -n "${!v}" ] || { echo "$0: --${v//_/-} is required (the recipe's run.sh sets it)" >&2; exit 1; }
 done
 [ -n "$corpus_dir$corpus_subdir" ] || { echo "$0: --corpus-dir or --corpus-subdir is required" >&2; exit 1; }
+teacher_opts=()
+student_opts=()
+# The demo's policy is the recipe's, in <conf-dir>/demo.yaml (LibriSpeech's: the 90-minute main job):
+# its recipe section sets options of this script (over run.sh's, e.g. the BPE size), its teacher
+# and students sections are one more config layer (under --teacher-epochs, --train-opts, ...).
+if [ "$demo" = true ]; then
+  demo_config=${demo_config:-$conf_dir/demo.yaml}
+  if [ "$demo_config" != none ] && [ -f "$demo_config" ]; then
+    overlay_settings=$(python "$root/local/overlay_options.py" "$demo_config")
+    while read -r name value; do
+      [ -n "$name" ] || continue
+      if [[ $option_names != *" $name "* ]] || [[ $name =~ ^(demo.*|conf_dir|stage|stop_stage)$ ]]; then
+        echo "$0: $demo_config: recipe: '$name' is not an option of this script, or is one a demo overlay cannot set (see --help)" >&2
+        exit 1
+      fi
+      log "--demo true: $demo_config sets --${name//_/-} $value (was '${!name}')"
+      printf -v "$name" '%s' "$value"
+    done <<< "$overlay_settings"
+    teacher_opts=(--overlay "$demo_config" teacher)
+    student_opts=(--overlay "$demo_config" students)
+  elif [ "$demo_config" != none ] && [ "$demo_config" != "$conf_dir/demo.yaml" ]; then
+    echo "$0: --demo-config $demo_config does not exist" >&2
+    exit 1
+  fi
+fi
 case $unit in
   bpe|phone) ;;
   *) echo "$0: --unit must be bpe or phone, got '$unit'" >&2; exit 1 ;;
 esac
-
-if [ "$demo" = true ]; then
-  vocab_size=$demo_vocab_size
-  if [ "$demo_size" = default ]; then  # a recipe's demo budget (LibriSpeech's run.sh: the 90-minute main job); tiny keeps the configs' epochs
-    teacher_epochs=${teacher_epochs:-$demo_teacher_epochs}
-    student_epochs=${student_epochs:-$demo_student_epochs}
-    student_speed_perturb=$demo_student_speed_perturb
-  fi
-fi
-teacher_opts=()
-if [ -n "$teacher_epochs" ]; then teacher_opts=(--num-epochs "$teacher_epochs"); fi
-student_opts=()
-if [ -n "$student_epochs" ]; then student_opts=(--num-epochs "$student_epochs"); fi
-if [ "$student_speed_perturb" = false ]; then student_opts+=(--set data.speed_perturbed=false); fi
+if [ -n "$teacher_epochs" ]; then teacher_opts+=(--num-epochs "$teacher_epochs"); fi
+if [ -n "$student_epochs" ]; then student_opts+=(--num-epochs "$student_epochs"); fi
+case $student_speed_perturb in
+  true|false) student_opts+=(--set "data.speed_perturbed=$student_speed_perturb") ;;
+  "") ;;
+  *) echo "$0: --student-speed-perturb must be true, false or empty, got '$student_speed_perturb'" >&2; exit 1 ;;
+esac
 corpus_dir=${corpus_dir:-$dl_dir/$corpus_subdir}
 teacher_config=${teacher_config:-$conf_dir/teacher.yaml}
 # Layered configs: the dataclasses' defaults, then <conf-dir>/common.yaml, then the model's file.

@@ -50,7 +50,7 @@ def main() -> None:
     options = SearchOptions(**{name: getattr(args, name) for name in vars(defaults)})
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    sp = load_tokenizer(args.lang_dir)
+    tokenizer = load_tokenizer(args.lang_dir)
     try:
         check_lang_identity(args.exp_dir, args.lang_dir)
     except ValueError as err:
@@ -60,15 +60,15 @@ def main() -> None:
     model = load_averaged_model(args.exp_dir, epoch, args.avg, device)
     params = num_params(model)
     # Phone units: the error rate over tokens is the phone error rate, and CER means nothing.
-    phones = isinstance(sp, PhoneTokenizer)
+    phones = isinstance(tokenizer, PhoneTokenizer)
     error_name = "PER" if phones else "WER"
     for method in args.method:
-        word_decoder = make_word_decoder(method, model, sp, args.lang_dir, options)
+        word_decoder = make_word_decoder(method, model, tokenizer, args.lang_dir, options)
         out_dir = args.exp_dir / method
         for path in args.cuts:
             cuts = load_cuts(path)
             part = path.name.replace(".jsonl.gz", "").split("_cuts_")[-1]
-            results, elapsed = decode_cuts(model, cuts, sp, args.max_duration, word_decoder)
+            results, elapsed = decode_cuts(model, cuts, tokenizer, args.max_duration, word_decoder)
             tag = f"{part}-{method_tag(method, options)}-epoch-{epoch}-avg-{args.avg}"
             stats = save_results(out_dir, tag, results)
             cer = None if phones else char_errors([(ref, hyp) for _, ref, hyp in results]).wer

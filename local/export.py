@@ -66,15 +66,15 @@ def main() -> None:
         sys.exit(1)
     out_dir = args.out_dir or args.exp_dir / "export"
     try:
-        sp = load_lang(args.lang_dir)
+        tokenizer = load_lang(args.lang_dir)
         model, config = load_averaged(args.exp_dir, args.epoch, args.avg)
         try:
             check_lang_identity(args.exp_dir, args.lang_dir)
         except ValueError as err:
             raise TranscribeError(str(err)) from err
-        check_model_matches_lang(model, sp, args.lang_dir, str(args.exp_dir), config)
+        check_model_matches_lang(model, tokenizer, args.lang_dir, str(args.exp_dir), config)
         features, lens = check_batch(args.cuts, args.num_check_cuts)
-        symbols = [sp.id_to_piece(i) for i in range(model.vocab_size)]
+        symbols = [tokenizer.id_to_piece(i) for i in range(model.vocab_size)]
         unit = "bpe" if (args.lang_dir / "bpe.model").is_file() else "phone"
         manifest = export_model(model, symbols, out_dir, features, lens, model_name=args.exp_dir.name,
                                 chunk_frames=args.chunk_ms // frame_ms, unit=unit,

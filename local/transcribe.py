@@ -76,7 +76,7 @@ def main() -> None:
     setup_logging(level=logging.DEBUG if args.verbose else logging.INFO)
     device = torch.device(args.device)
     try:
-        sp = load_lang(args.lang_dir)
+        tokenizer = load_lang(args.lang_dir)
         if args.checkpoint is not None:
             model, config = load_model_file(args.checkpoint, args.config, device)
             source = str(args.checkpoint)
@@ -87,12 +87,12 @@ def main() -> None:
                 check_lang_identity(args.exp_dir, args.lang_dir)
             except ValueError as err:
                 raise TranscribeError(str(err)) from err
-        check_model_matches_lang(model, sp, args.lang_dir, source, config)
+        check_model_matches_lang(model, tokenizer, args.lang_dir, source, config)
     except TranscribeError as err:
         logging.error(str(err))
         sys.exit(1)
     failures = []
-    for path, text, error in transcribe_each(model, sp, args.sound_files, args.method,
+    for path, text, error in transcribe_each(model, tokenizer, args.sound_files, args.method,
                                              extractor=make_extractor(args.extractor), lang_dir=args.lang_dir):
         if error is None:
             print(f"{path} {text}", flush=True)  # as each is decoded

@@ -5,13 +5,13 @@ import logging
 import time
 from typing import List, Optional, Tuple
 
-import sentencepiece as spm
 import torch
 from lhotse import CutSet
 from lhotse.dataset import K2SpeechRecognitionDataset, SimpleCutSampler
 from torch.utils.data import DataLoader
 
 from distill.decode.methods import SearchOptions, WordDecoder, make_word_decoder
+from distill.lang.tokenizer import Tokenizer
 from distill.models.subsampling import MIN_INPUT_FRAMES
 from distill.models.transducer import Transducer
 from distill.train.data import batch_to_model_inputs
@@ -20,7 +20,7 @@ from distill.train.data import batch_to_model_inputs
 def decode_cuts(
     model: Transducer,
     cuts: CutSet,
-    sp: spm.SentencePieceProcessor,
+    tokenizer: Tokenizer,
     max_duration: float = 300.0,
     word_decoder: Optional[WordDecoder] = None,
 ) -> Tuple[List[Tuple[str, str, str]], float]:
@@ -31,7 +31,7 @@ def decode_cuts(
         A trained transducer (eval mode).
       cuts:
         Cuts with precomputed features and reference supervisions.
-      sp:
+      tokenizer:
         The BPE model the transducer was trained with.
       max_duration:
         Seconds of audio per decoding batch.
@@ -44,7 +44,7 @@ def decode_cuts(
       empty hypothesis, so their words count as deletions, and are logged by id.
     """
     if word_decoder is None:
-        word_decoder = make_word_decoder("greedy_search", model, sp, None, SearchOptions())
+        word_decoder = make_word_decoder("greedy_search", model, tokenizer, None, SearchOptions())
     device = next(model.parameters()).device
     too_short = [c for c in cuts if (c.num_frames or 0) < MIN_INPUT_FRAMES]
     results = [(c.id, " ".join(s.text for s in c.supervisions), "") for c in too_short]
@@ -62,7 +62,7 @@ def decode_cuts(
     start = time.time()
     with torch.no_grad():
         for batch in loader:
-            x, x_lens, _, texts = batch_to_model_inputs(batch, sp, device)
+            x, x_lens, _, texts = batch_to_model_inputs(batch, tokenizer, device)
             enc, enc_lens = model.encode(x, x_lens)
             hyps = word_decoder(enc, enc_lens)
             ids = [""] * x.size(0)

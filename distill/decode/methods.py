@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 import k2
-import sentencepiece as spm
 import torch
 
 from distill.decode.beam_search import modified_beam_search
@@ -40,6 +39,7 @@ from distill.decode.fast_beam_search import (
     trivial_graph,
 )
 from distill.decode.greedy import greedy_search
+from distill.lang.tokenizer import Tokenizer
 from distill.models.transducer import Transducer
 
 METHODS = ("greedy_search", "modified_beam_search", "fast_beam_search", "fast_beam_search_nbest_LG")
@@ -120,7 +120,7 @@ def load_LG(lang_dir: Path, device: torch.device) -> k2.Fsa:
 def make_word_decoder(
     method: str,
     model: Transducer,
-    sp: spm.SentencePieceProcessor,
+    tokenizer: Tokenizer,
     lang_dir: Optional[Path],
     options: SearchOptions,
 ) -> WordDecoder:
@@ -129,7 +129,7 @@ def make_word_decoder(
     Args:
       method: one of :data:`METHODS` (or an alias of :data:`METHOD_ALIASES`).
       model: the transducer (eval mode).
-      sp: the BPE model the transducer was trained with.
+      tokenizer: the tokenizer the transducer was trained with (BPE model or phone inventory).
       lang_dir: the lang dir (``LG.pt`` and ``words.txt`` for the LG method; None for the others).
       options: the search options.
     """
@@ -137,7 +137,7 @@ def make_word_decoder(
     device = next(model.parameters()).device
 
     def from_tokens(token_ids: List[List[int]]) -> List[List[str]]:
-        return [sp.decode(ids).split() for ids in token_ids]
+        return [tokenizer.decode(ids).split() for ids in token_ids]
 
     if method in TOKEN_SEARCHES:
         search = TOKEN_SEARCHES[method]

@@ -149,14 +149,14 @@ def load_lang(lang_dir: Path) -> Tokenizer:
         raise TranscribeError(f"{err}; pass the --lang-dir the model was trained with") from err
 
 
-def check_model_matches_lang(model: Transducer, sp: Tokenizer, lang_dir: Path,
+def check_model_matches_lang(model: Transducer, tokenizer: Tokenizer, lang_dir: Path,
                              model_source: str, config: Optional[Mapping[str, Any]] = None) -> None:
     """Refuse a tokenizer whose vocabulary size differs from the model's output size.
 
     Args:
       model:
         The transducer.
-      sp:
+      tokenizer:
         The tokenizer of ``lang_dir`` (BPE model or phone inventory).
       lang_dir:
         Named in the message.
@@ -165,7 +165,7 @@ def check_model_matches_lang(model: Transducer, sp: Tokenizer, lang_dir: Path,
       config:
         The experiment config; its ``data.lang_dir`` is suggested when known.
     """
-    num_pieces = sp.get_piece_size()
+    num_pieces = tokenizer.get_piece_size()
     if model.vocab_size == num_pieces:
         return
     trained_with = ((config or {}).get("data") or {}).get("lang_dir")
@@ -284,7 +284,7 @@ def decode_features(
 
 def transcribe_files(
     model: Transducer,
-    sp: Tokenizer,
+    tokenizer: Tokenizer,
     paths: Sequence[Path],
     method: str = "greedy_search",
     extractor: Optional[FeatureExtractor] = None,
@@ -299,7 +299,7 @@ def transcribe_files(
     Args:
       model:
         The transducer, in eval mode.
-      sp:
+      tokenizer:
         Its tokenizer (see :func:`check_model_matches_lang`).
       paths:
         Sound files.
@@ -319,7 +319,7 @@ def transcribe_files(
         if not Path(path).exists():
             raise TranscribeError(f"Audio file {path} does not exist: check the path")
     transcripts = []
-    for path, text, error in transcribe_each(model, sp, paths, method, extractor, options, lang_dir):
+    for path, text, error in transcribe_each(model, tokenizer, paths, method, extractor, options, lang_dir):
         if error is not None:
             raise TranscribeError(error)
         transcripts.append(text)
@@ -328,7 +328,7 @@ def transcribe_files(
 
 def transcribe_each(
     model: Transducer,
-    sp: Tokenizer,
+    tokenizer: Tokenizer,
     paths: Sequence[Path],
     method: str = "greedy_search",
     extractor: Optional[FeatureExtractor] = None,
@@ -341,7 +341,7 @@ def transcribe_each(
 
     Args: as :func:`transcribe_files`.
     """
-    decode = make_word_decoder(method, model, sp, lang_dir, options or SearchOptions())
+    decode = make_word_decoder(method, model, tokenizer, lang_dir, options or SearchOptions())
     extractor = extractor or make_extractor("kaldifeat")
     for path in paths:
         path = Path(path)

@@ -116,14 +116,14 @@ def read_symbol_table(path: Pathlike) -> Dict[str, int]:
     return table
 
 
-def generate_lexicon(sp: Tokenizer, words: Iterable[str]) -> Lexicon:
+def generate_lexicon(tokenizer: Tokenizer, words: Iterable[str]) -> Lexicon:
     """Segment each word into tokens (BPE pieces; for phone units each word is one phone).
 
     A word that does not decode back to itself (sentencepiece's NFKC normalization can
     change some characters) is kept, with a warning.
 
     Args:
-      sp:
+      tokenizer:
         The BPE model.
       words:
         The words.
@@ -131,12 +131,12 @@ def generate_lexicon(sp: Tokenizer, words: Iterable[str]) -> Lexicon:
       ``[(word, [piece, ...]), ...]`` in the order of ``words``.
     """
     words = list(words)
-    pieces_list = sp.encode(words, out_type=str)
+    pieces_list = tokenizer.encode(words, out_type=str)
     lexicon: Lexicon = []
     for word, pieces in zip(words, pieces_list):
         if not pieces:
             raise ValueError(f"BPE model gives no pieces for word {word!r}")
-        decoded = sp.decode(pieces)
+        decoded = tokenizer.decode(pieces)
         if decoded != word:
             logging.warning(f"Word {word!r} decodes back from its BPE pieces as {decoded!r}")
         lexicon.append((word, list(pieces)))
@@ -282,14 +282,14 @@ def lexicon_to_fst(
 
 
 def prepare_lexicon(
-    sp: Tokenizer,
+    tokenizer: Tokenizer,
     transcript_file: Pathlike,
     lang_dir: Pathlike,
 ) -> Tuple[Dict[str, int], Dict[str, int]]:
     """Write the word table, lexicons, extended token table and L FSTs into ``lang_dir``.
 
     Args:
-      sp:
+      tokenizer:
         The tokenizer (``bpe.model`` or ``phones.txt`` of ``lang_dir``).
       transcript_file:
         The training transcripts: their words make the vocabulary.
@@ -303,12 +303,12 @@ def prepare_lexicon(
     word2id = make_word_table(words)
     write_symbol_table(word2id, lang_dir / WORDS_NAME)
 
-    lexicon = generate_lexicon(sp, words)
+    lexicon = generate_lexicon(tokenizer, words)
     write_lexicon(lexicon, lang_dir / LEXICON_NAME)
     lexicon_disambig, max_disambig = add_disambig_symbols(lexicon)
     write_lexicon(lexicon_disambig, lang_dir / LEXICON_DISAMBIG_NAME)
 
-    token2id = dict(bpe_token_table(sp))
+    token2id = dict(bpe_token_table(tokenizer))
     num_pieces = len(token2id)
     for i in range(max_disambig + 1):
         sym = f"#{i}"

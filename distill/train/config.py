@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, Tuple
 
 import yaml
 
@@ -164,14 +164,45 @@ def recipe_config_files(conf_dir: Path, name: str) -> List[Path]:
     return ([common] if common.is_file() else []) + [conf_dir / f"{name}.yaml"]
 
 
-def load_config(yaml_files: Sequence[Path] = (), overrides: Sequence[str] = ()) -> ExperimentConfig:
-    """Defaults, then each YAML file in order, then ``section.key=value`` overrides.
+#: The parts of an overlay file (a recipe's ``conf/demo.yaml``): ``recipe`` holds ``local/asr.sh``
+#: options, ``teacher`` the layer over the teacher's config, ``students`` over every student's.
+OVERLAY_SECTIONS = ("recipe", "teacher", "students")
+
+
+def read_overlay_section(path: Path, section: str) -> Dict[str, Any]:
+    """One part of an overlay file (see ``OVERLAY_SECTIONS``): a mapping, empty when the file
+    leaves that part out. A misspelt part is an error that names the file, as a key is."""
+    path = Path(path)
+    if section not in OVERLAY_SECTIONS:
+        raise ValueError(f"overlay section must be one of {', '.join(OVERLAY_SECTIONS)}, got {section!r}")
+    if not path.is_file():
+        raise FileNotFoundError(f"Overlay file {path} does not exist")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: an overlay is a mapping of {', '.join(OVERLAY_SECTIONS)}")
+    unknown = sorted(set(raw) - set(OVERLAY_SECTIONS))
+    if unknown:
+        raise ValueError(f"{path}: unknown overlay section(s) {', '.join(map(repr, unknown))} "
+                         f"(valid: {', '.join(OVERLAY_SECTIONS)})")
+    values = raw.get(section) or {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: overlay section '{section}' must be a mapping")
+    return values
+
+
+def load_config(yaml_files: Sequence[Path] = (), overrides: Sequence[str] = (),
+                overlays: Sequence[Tuple[Path, str]] = ()) -> ExperimentConfig:
+    """Defaults, then each YAML file in order, then each overlay's section, then
+    ``section.key=value`` overrides.
 
     Args:
       yaml_files:
         Config files (later ones override earlier ones).
       overrides:
         Strings like ``"model.encoder_dim=144"``.
+      overlays:
+        ``(file, section)`` pairs: that section of an overlay file (e.g. ``conf/demo.yaml``,
+        ``teacher``) is one more layer, after the files and before the overrides.
     """
     config = ExperimentConfig()
     for path in yaml_files:
@@ -180,6 +211,8 @@ def load_config(yaml_files: Sequence[Path] = (), overrides: Sequence[str] = ()) 
             raise FileNotFoundError(f"Config file {path} does not exist")
         with open(path) as f:
             config.update(yaml.safe_load(f) or {}, str(path))
+    for path, section in overlays:
+        config.update(read_overlay_section(path, section), f"{path} ({section})")
     for item in overrides:
         if "=" not in item or "." not in item.split("=", 1)[0]:
             raise ValueError(f"--set {item!r}: expected section.key=value")
@@ -189,10 +222,15 @@ def load_config(yaml_files: Sequence[Path] = (), overrides: Sequence[str] = ()) 
     return config
 
 
+def config_yaml(config: ExperimentConfig) -> str:
+    """The resolved config as YAML, in the dataclasses' order (what a run logs and stores)."""
+    return yaml.safe_dump(config.to_dict(), sort_keys=False)
+
+
 def save_config(config: ExperimentConfig, path: Path) -> None:
     """Write the resolved config as YAML (atomically)."""
     from distill.utils.io import atomic_write_text
 
-    atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
+    atomic_write_text(path, config_yaml(config))
 
 

@@ -37,7 +37,7 @@ class FilterStats:
     empty_text: int = 0
 
 
-def usable(cut, sp: Tokenizer, config: DataConfig, stats: FilterStats) -> bool:
+def usable(cut, tokenizer: Tokenizer, config: DataConfig, stats: FilterStats) -> bool:
     """Whether the pruned RNN-T loss can train on ``cut``.
 
     Dropped: durations outside [min, max]; empty transcripts (k2 1.23.4's losses do not
@@ -49,7 +49,7 @@ def usable(cut, sp: Tokenizer, config: DataConfig, stats: FilterStats) -> bool:
         return False
     text = " ".join(s.text for s in cut.supervisions if s.text)
     try:
-        tokens = sp.encode(text, out_type=int)
+        tokens = tokenizer.encode(text, out_type=int)
     except ValueError as err:  # a phone outside the lang dir's inventory
         raise ValueError(f"Cut {cut.id}: {err}; the lang dir (stage 3) must hold every phone of the corpus") from err
     if not tokens:
@@ -63,10 +63,10 @@ def usable(cut, sp: Tokenizer, config: DataConfig, stats: FilterStats) -> bool:
     return True
 
 
-def filter_cuts(cuts: CutSet, sp: Tokenizer, config: DataConfig, name: str) -> CutSet:
+def filter_cuts(cuts: CutSet, tokenizer: Tokenizer, config: DataConfig, name: str) -> CutSet:
     """Drop unusable cuts eagerly and log how many and why."""
     stats = FilterStats()
-    kept = cuts.filter(partial(usable, sp=sp, config=config, stats=stats)).to_eager()
+    kept = cuts.filter(partial(usable, tokenizer=tokenizer, config=config, stats=stats)).to_eager()
     dropped = stats.too_short_or_long + stats.too_few_frames + stats.empty_text
     logging.info(
         f"{name}: kept {stats.kept} cuts, dropped {dropped} (duration outside "
@@ -174,7 +174,7 @@ def supervision_segments(batch: dict) -> torch.Tensor:
 
 
 def batch_to_model_inputs(
-    batch: dict, sp: Tokenizer, device: torch.device
+    batch: dict, tokenizer: Tokenizer, device: torch.device
 ) -> Tuple[torch.Tensor, torch.Tensor, k2.RaggedTensor, List[str]]:
     """Features, their lengths, the BPE ids of the transcripts, and the transcripts.
 
@@ -189,7 +189,7 @@ def batch_to_model_inputs(
     texts = [""] * x.size(0)
     for idx, text in zip(sup["sequence_idx"].tolist(), sup["text"]):
         texts[idx] = text
-    y = k2.RaggedTensor(sp.encode(texts, out_type=int)).to(device)
+    y = k2.RaggedTensor(tokenizer.encode(texts, out_type=int)).to(device)
     return x, x_lens.to(device), y, texts
 
 
@@ -212,15 +212,15 @@ def original_cuts(cuts: CutSet) -> CutSet:
     return kept
 
 
-def load_train_valid(config: DataConfig, sp: Tokenizer) -> Tuple[CutSet, Optional[CutSet]]:
+def load_train_valid(config: DataConfig, tokenizer: Tokenizer) -> Tuple[CutSet, Optional[CutSet]]:
     """The filtered training and (if configured) validation cuts."""
     train = load_cuts(Path(config.train_cuts))
     if not config.speed_perturbed:
         train = original_cuts(train)
-    train = filter_cuts(train, sp, config, "train")
+    train = filter_cuts(train, tokenizer, config, "train")
     valid = None
     if config.valid_cuts:
-        valid = filter_cuts(load_cuts(Path(config.valid_cuts)), sp, config, "valid")
+        valid = filter_cuts(load_cuts(Path(config.valid_cuts)), tokenizer, config, "valid")
     return train, valid
 
 

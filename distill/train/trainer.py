@@ -26,7 +26,7 @@ from distill.models.registry import build_transducer
 from distill.models.transducer import num_params
 from distill.train import checkpoint as ckpt
 from distill.train.augment import FrequencyWarp
-from distill.train.config import ExperimentConfig, save_config
+from distill.train.config import ExperimentConfig, config_yaml, save_config
 from distill.train.data import (
     batch_to_model_inputs,
     feature_stats,
@@ -155,11 +155,11 @@ class Trainer:
         self.max_batches = max_batches
         seed_everything(config.train.seed)
 
-        self.sp = load_tokenizer(Path(config.data.lang_dir))
-        config.model.vocab_size = self.sp.get_piece_size()
-        config.model.blank_id = self.sp.piece_to_id("<blk>")
+        self.tokenizer = load_tokenizer(Path(config.data.lang_dir))
+        config.model.vocab_size = self.tokenizer.get_piece_size()
+        config.model.blank_id = self.tokenizer.piece_to_id("<blk>")
         self.model: torch.nn.Module = build_transducer(config.model).to(self.device)
-        train_cuts, valid_cuts = load_train_valid(config.data, self.sp)
+        train_cuts, valid_cuts = load_train_valid(config.data, self.tokenizer)
         # Every rank computes the same statistics; a resumed run loads them from its checkpoint.
         self.model.set_feature_stats(*(t.to(self.device) for t in feature_stats(train_cuts)))
         logging.info(
@@ -193,6 +193,8 @@ class Trainer:
         self.freq_warp = FrequencyWarp(config.data.freq_warp) if config.data.freq_warp > 0 else None
         self.metrics = MetricsLog(self.exp_dir) if self.dist.is_main else None
         if self.dist.is_main:
+            # The merged config (defaults, --config layers, overlay, --set), in the log and beside the checkpoints.
+            logging.info(f"Config of this run ({self.exp_dir / 'config.yaml'}):\n{config_yaml(config)}")
             save_config(config, self.exp_dir / "config.yaml")
             # Decoding checks it: a lang dir of another corpus with as many tokens would
             # otherwise decode the right ids as the wrong pieces.
@@ -313,7 +315,7 @@ class Trainer:
                     batch["inputs"] = self.spec_masks(batch["inputs"])
                 elif self.spec_augment is not None:
                     batch["inputs"] = self.spec_augment(batch["inputs"], supervision_segments(batch))
-            x, x_lens, y, _ = batch_to_model_inputs(batch, self.sp, self.device)
+            x, x_lens, y, _ = batch_to_model_inputs(batch, self.tokenizer, self.device)
             x_clean = x if clean is batch["inputs"] else clean.to(self.device)
             with autocast(self.device, self.precision):
                 loss, metrics, frames = self.loss_fn(self.model, (x, x_lens, y, x_clean), self.state.batch_idx_train)
@@ -417,7 +419,7 @@ class Trainer:
         total, frames = 0.0, 0
         with torch.no_grad():
             for batch in self.valid_loader:
-                x, x_lens, y, _ = batch_to_model_inputs(batch, self.sp, self.device)
+                x, x_lens, y, _ = batch_to_model_inputs(batch, self.tokenizer, self.device)
                 # Scored with the after-warm-up loss weights, so epochs compare on one scale.
                 with autocast(self.device, self.precision):
                     loss, _, n = self.valid_loss_fn(model, (x, x_lens, y), AFTER_WARM_UP)

@@ -16,7 +16,6 @@ from typing import Callable, Dict, List, Tuple
 
 import k2
 import pytest
-import sentencepiece as spm
 import torch
 
 from distill.data.manifests import load_cuts
@@ -33,7 +32,7 @@ from distill.decode.fast_beam_search import (
 from distill.decode.greedy import greedy_search
 from distill.lang.graph import LG_NAME, load_fsa
 from distill.lang.lexicon import WORD_DISAMBIG, WORDS_NAME, read_symbol_table
-from distill.lang.tokenizer import load_tokenizer
+from distill.lang.tokenizer import Tokenizer, load_tokenizer
 from distill.models.config import ModelConfig
 from distill.models.joiner import Joiner
 from distill.models.registry import build_transducer
@@ -221,7 +220,7 @@ class Learned:
         Frames per utterance, shape (2,).
       texts:
         The two transcripts.
-      sp:
+      tokenizer:
         The BPE model of the lang dir.
       lang_dir:
         The tiny lang dir (``LG.pt``, ``words.txt``).
@@ -231,7 +230,7 @@ class Learned:
     x: torch.Tensor
     x_lens: torch.Tensor
     texts: List[str]
-    sp: spm.SentencePieceProcessor
+    tokenizer: Tokenizer
     lang_dir: Path
 
 
@@ -282,7 +281,7 @@ def learned(tiny_data_dir: Path) -> Learned:
     saved = torch.get_num_threads()
     torch.set_num_threads(1)
     lang_dir = tiny_data_dir / "lang_bpe_100"
-    sp = load_tokenizer(lang_dir)
+    tokenizer = load_tokenizer(lang_dir)
     cuts = load_cuts(tiny_data_dir / "fbank" / "librispeech_cuts_train-clean-100.jsonl.gz")
     cuts = sorted(cuts, key=lambda c: (c.duration, c.id))[:2]
     texts = [c.supervisions[0].text for c in cuts]
@@ -296,14 +295,14 @@ def learned(tiny_data_dir: Path) -> Learned:
         config = ModelConfig(
             encoder="conformer", encoder_dim=32, num_encoder_layers=1, nhead=2, dim_feedforward=64,
             cnn_module_kernel=3, subsampling_channels=8, decoder=predictor, decoder_dim=32, joiner_dim=32,
-            dropout=0.0, vocab_size=sp.get_piece_size(),
+            dropout=0.0, vocab_size=tokenizer.get_piece_size(),
         )
         model = build_transducer(config)
         model.set_feature_stats(all_frames.mean(0), all_frames.std(0))
-        learn_utterances(model, x, x_lens, sp.encode(texts, out_type=int), steps=600)
+        learn_utterances(model, x, x_lens, tokenizer.encode(texts, out_type=int), steps=600)
         models[predictor] = model
     torch.set_num_threads(saved)
-    return Learned(models, x, x_lens, texts, sp, lang_dir)
+    return Learned(models, x, x_lens, texts, tokenizer, lang_dir)
 
 
 @pytest.mark.parametrize("predictor", ["stateless", "lstm"])
@@ -316,14 +315,14 @@ def test_every_method_returns_the_learned_utterances(learned: Learned, predictor
         enc, lens = model.encode(learned.x, learned.x_lens)
     # The LSTM hypotheses (12 and 13 tokens) are longer than the default history: the
     # truncated predictor history of fast beam search still finds them.
-    assert min(len(ids) for ids in learned.sp.encode(learned.texts)) > DEFAULT_LSTM_CONTEXT_SIZE
+    assert min(len(ids) for ids in learned.tokenizer.encode(learned.texts)) > DEFAULT_LSTM_CONTEXT_SIZE
     token_results = {
         "greedy": greedy_search(model, enc, lens),
         "modified_beam_search": modified_beam_search(model, enc, lens, beam=4),
         "fast_beam_search": fast_beam_search_one_best(model, trivial_graph(model), enc, lens, 4.0, 64, 8),
     }
     for method, hyps in token_results.items():
-        assert [learned.sp.decode(h) for h in hyps] == learned.texts, method
+        assert [learned.tokenizer.decode(h) for h in hyps] == learned.texts, method
     for scale in (1.0, 0.01):
         word_ids = fast_beam_search_nbest_LG(
             model, LG, enc, lens, beam=20.0, max_states=64, max_contexts=8, num_paths=50, nbest_scale=0.5,

@@ -50,7 +50,7 @@ def teacher(tiny_teacher_exp):
 
 
 @pytest.fixture(scope="module")
-def sp(tiny_data_dir):
+def tokenizer(tiny_data_dir):
     return load_lang(tiny_data_dir / "lang_bpe_100")
 
 
@@ -73,7 +73,7 @@ def probe(teacher, tmp_path_factory):
     return model, path
 
 
-def test_features_and_transcripts_match_the_precomputed_ones(whole_cuts, teacher, probe, sp):
+def test_features_and_transcripts_match_the_precomputed_ones(whole_cuts, teacher, probe, tokenizer):
     extractor = make_extractor()
     probe_model = probe[0]
     from_files = {}
@@ -86,21 +86,21 @@ def test_features_and_transcripts_match_the_precomputed_ones(whole_cuts, teacher
         # The stored features went through lilcom's lossy compression: close, not equal.
         stored = torch.as_tensor(cut.load_features())
         assert (feats - stored).abs().max() < 0.05
-        text = sp.decode(decode_features(probe_model, feats))
-        assert text == sp.decode(decode_features(probe_model, stored))
+        text = tokenizer.decode(decode_features(probe_model, feats))
+        assert text == tokenizer.decode(decode_features(probe_model, stored))
         from_files[cut.id] = text
     texts = list(from_files.values())
     assert all(texts) and texts[0] != texts[1]  # the check has teeth
     files = [flac_of(c) for c in whole_cuts]
-    assert transcribe_files(probe_model, sp, files) == texts
+    assert transcribe_files(probe_model, tokenizer, files) == texts
     # ... and local/decode.py's decoding of the stored features agrees, for both models.
     cuts = CutSet.from_cuts(whole_cuts)
-    assert {i: hyp for i, _, hyp in decode_cuts(probe_model, cuts, sp)[0]} == from_files
-    teacher_texts = dict(zip(from_files, transcribe_files(teacher[0], sp, files)))
-    assert {i: hyp for i, _, hyp in decode_cuts(teacher[0], cuts, sp)[0]} == teacher_texts
+    assert {i: hyp for i, _, hyp in decode_cuts(probe_model, cuts, tokenizer)[0]} == from_files
+    teacher_texts = dict(zip(from_files, transcribe_files(teacher[0], tokenizer, files)))
+    assert {i: hyp for i, _, hyp in decode_cuts(teacher[0], cuts, tokenizer)[0]} == teacher_texts
 
 
-def test_other_sample_rates_and_channels(whole_cuts, probe, sp, tmp_path):
+def test_other_sample_rates_and_channels(whole_cuts, probe, tokenizer, tmp_path):
     model = probe[0]
     flac = flac_of(whole_cuts[0])
     audio, rate = soundfile.read(str(flac), dtype="float32")
@@ -119,40 +119,40 @@ def test_other_sample_rates_and_channels(whole_cuts, probe, sp, tmp_path):
         assert (feats[:, :50] - reference[:, :50]).abs().mean() < 0.02
         if new_rate > 16000:
             assert (feats - reference).abs().mean() < 0.1
-        assert transcribe_files(model, sp, [path])[0]
+        assert transcribe_files(model, tokenizer, [path])[0]
     # Two identical channels mix down to the mono signal.
     stereo = tmp_path / "stereo.wav"
     soundfile.write(str(stereo), np.stack([audio, audio], axis=1), 16000, subtype="FLOAT")
     assert torch.allclose(read_audio(stereo), torch.from_numpy(audio))
 
 
-def test_missing_and_unreadable_files(teacher, sp, tmp_path):
+def test_missing_and_unreadable_files(teacher, tokenizer, tmp_path):
     model, _ = teacher
     missing = tmp_path / "nowhere.flac"
     with pytest.raises(TranscribeError, match=f"{missing} does not exist"):
-        transcribe_files(model, sp, [missing])
+        transcribe_files(model, tokenizer, [missing])
     text = tmp_path / "x.wav"
     text.write_text("not audio at all\n")
     with pytest.raises(TranscribeError) as err:
-        transcribe_files(model, sp, [text])
+        transcribe_files(model, tokenizer, [text])
     assert str(text) in str(err.value) and "cannot be read" in str(err.value) and "sox" in str(err.value)
     short = tmp_path / "short.wav"
     soundfile.write(str(short), np.zeros(400, dtype=np.float32), 16000)
     with pytest.raises(TranscribeError, match="too short"):
-        transcribe_files(model, sp, [short])
+        transcribe_files(model, tokenizer, [short])
 
 
-def test_model_and_lang_mismatch(teacher, sp, tiny_data_dir, tmp_path):
+def test_model_and_lang_mismatch(teacher, tokenizer, tiny_data_dir, tmp_path):
     model, config = teacher
     lang_dir = tiny_data_dir / "lang_bpe_100"
-    check_model_matches_lang(model, sp, lang_dir, "teacher", config)  # the right pair passes
+    check_model_matches_lang(model, tokenizer, lang_dir, "teacher", config)  # the right pair passes
     other = dict(config["model"], vocab_size=50)
     path = tmp_path / "other.pt"
     save_checkpoint(path, build_transducer(ModelConfig.from_dict(other)),
                     {"model": other, "data": {"lang_dir": "data/lang_bpe_50"}}, {"epoch": 1})
     small, small_config = load_model_file(path)
     with pytest.raises(TranscribeError) as err:
-        check_model_matches_lang(small, sp, lang_dir, str(path), small_config)
+        check_model_matches_lang(small, tokenizer, lang_dir, str(path), small_config)
     msg = str(err.value)
     assert str(path) in msg and str(lang_dir) in msg
     assert "50" in msg and "100" in msg and "--lang-dir" in msg and "data/lang_bpe_50" in msg
@@ -185,18 +185,18 @@ def test_weights_only_file_needs_a_config(probe, tiny_teacher_exp, tmp_path):
         load_averaged(tmp_path / "no-exp", 0, 1)
 
 
-def test_method_registry(teacher, sp, whole_cuts, tiny_data_dir):
+def test_method_registry(teacher, tokenizer, whole_cuts, tiny_data_dir):
     """One registry (stage 6's names) for decode.py and transcribe; `greedy` is an alias."""
     assert resolve_method("greedy") == "greedy_search" and resolve_method("fast_beam_search") == "fast_beam_search"
     with pytest.raises(ValueError, match="choose one of greedy_search, modified_beam_search"):
         resolve_method("beam_of_light")
     with pytest.raises(ValueError, match="Unknown decoding method"):
-        transcribe_files(teacher[0], sp, [Path("not-read.wav")], method="beam_of_light")
+        transcribe_files(teacher[0], tokenizer, [Path("not-read.wav")], method="beam_of_light")
     flac = flac_of(whole_cuts[0])
     for method in METHODS:  # every method of stage 6 transcribes a file
-        text = transcribe_files(teacher[0], sp, [flac], method=method, lang_dir=tiny_data_dir / "lang_bpe_100")[0]
+        text = transcribe_files(teacher[0], tokenizer, [flac], method=method, lang_dir=tiny_data_dir / "lang_bpe_100")[0]
         assert isinstance(text, str)
-    assert transcribe_files(teacher[0], sp, [flac], method="greedy") == transcribe_files(teacher[0], sp, [flac])
+    assert transcribe_files(teacher[0], tokenizer, [flac], method="greedy") == transcribe_files(teacher[0], tokenizer, [flac])
 
 
 def _load_cli():
@@ -206,7 +206,7 @@ def _load_cli():
     return module
 
 
-def test_cli_in_process(whole_cuts, tiny_data_dir, tiny_teacher_exp, teacher, sp, tmp_path, monkeypatch, capfd):
+def test_cli_in_process(whole_cuts, tiny_data_dir, tiny_teacher_exp, teacher, tokenizer, tmp_path, monkeypatch, capfd):
     cli = _load_cli()
     help_text = cli.get_parser().format_help()
     for option in ("--exp-dir", "--checkpoint", "--epoch", "--avg", "--config", "--lang-dir", "--method", "SOUND_FILE"):
@@ -216,7 +216,7 @@ def test_cli_in_process(whole_cuts, tiny_data_dir, tiny_teacher_exp, teacher, sp
     flac = flac_of(whole_cuts[0])
     monkeypatch.setattr(sys, "argv", base + [str(flac)])
     cli.main()
-    assert capfd.readouterr().out == f"{flac} {transcribe_files(teacher[0], sp, [flac])[0]}\n"
+    assert capfd.readouterr().out == f"{flac} {transcribe_files(teacher[0], tokenizer, [flac])[0]}\n"
 
     missing = tmp_path / "missing.wav"
     monkeypatch.setattr(sys, "argv", base + [str(flac), str(missing)])
@@ -225,17 +225,17 @@ def test_cli_in_process(whole_cuts, tiny_data_dir, tiny_teacher_exp, teacher, sp
     assert exit_info.value.code == 1
     out, err = capfd.readouterr()  # the CLI sets up its own logging, to stderr
     # the good file before the bad one is still transcribed; the failure is reported at the end
-    assert out == f"{flac} {transcribe_files(teacher[0], sp, [flac])[0]}\n"
+    assert out == f"{flac} {transcribe_files(teacher[0], tokenizer, [flac])[0]}\n"
     assert "ERROR" in err and f"{missing} does not exist" in err and "1 of 2 file(s) failed" in err
 
 
-def test_cli_prints_path_and_transcript(whole_cuts, probe, sp, tiny_data_dir):
+def test_cli_prints_path_and_transcript(whole_cuts, probe, tokenizer, tiny_data_dir):
     model, checkpoint = probe
     files = [flac_of(c) for c in whole_cuts]
     cmd = [sys.executable, str(REPO_ROOT / "local" / "transcribe.py"), "--checkpoint", str(checkpoint),
            "--lang-dir", str(tiny_data_dir / "lang_bpe_100"), "--method", "greedy", *map(str, files)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    expected = transcribe_files(model, sp, files)
+    expected = transcribe_files(model, tokenizer, files)
     assert all(expected)
     assert out.stdout.splitlines() == [f"{path} {text}" for path, text in zip(files, expected)]

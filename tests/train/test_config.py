@@ -51,9 +51,33 @@ def test_recipe_configs_are_layered_without_restating_defaults():
     for conf in (CONF, CONF / "smoke", REPO_ROOT / "egs" / "timit" / "ASR" / "conf"):
         assert (conf / "common.yaml").is_file(), conf
         for path in sorted(conf.glob("*.yaml")):
-            for section, values in (yaml.safe_load(path.read_text()) or {}).items():
+            layers = yaml.safe_load(path.read_text()) or {}
+            if path.name == "demo.yaml":  # an overlay: its teacher and students sections are layers
+                layers = {s: v for part in ("teacher", "students") for s, v in (layers.get(part) or {}).items()}
+            for section, values in layers.items():
                 for key, value in values.items():
                     if section == "kd":
                         continue  # the students' distillation settings are read where they are
                     default = defaults[section][key]
                     assert value != default, (path, section, key)
+
+
+def test_demo_overlay_is_one_more_layer_under_the_command_line(tmp_path):
+    """conf/demo.yaml's teacher/students sections go after the model's files and before --set;
+    the LibriSpeech demo budget is what the --demo-* knobs of local/asr.sh gave before."""
+    demo = CONF / "demo.yaml"
+    teacher = load_config(recipe_config_files(CONF, "teacher"), overlays=[(demo, "teacher")])
+    assert teacher.train.num_epochs == 3 and teacher.data.speed_perturbed
+    for name in ("student_rnn", "student_dnn"):
+        student = load_config(recipe_config_files(CONF, name), overlays=[(demo, "students")])
+        before = load_config(recipe_config_files(CONF, name), ["train.num_epochs=2", "data.speed_perturbed=false"])
+        assert student.to_dict() == before.to_dict(), name
+    wins = load_config(recipe_config_files(CONF, "teacher"), ["train.num_epochs=1"], [(demo, "teacher")])
+    assert wins.train.num_epochs == 1
+    bad = tmp_path / "demo.yaml"
+    bad.write_text("teachers:\n  train:\n    num_epochs: 1\n")
+    with pytest.raises(ValueError, match=r"demo.yaml: unknown overlay section\(s\) 'teachers'"):
+        load_config([], overlays=[(bad, "teacher")])
+    bad.write_text("students:\n  train:\n    num_epoch: 1\n")
+    with pytest.raises(ValueError, match=r"demo.yaml \(students\): train: unknown key 'num_epoch'"):
+        load_config([], overlays=[(bad, "students")])

@@ -32,6 +32,8 @@ def test_student_distills_from_teacher(tiny_data_dir, tiny_teacher_exp, tmp_path
     assert parameter_checksum(trainer.model) != start
     log = (tmp_path / "student" / "log" / "train-rank0.log").read_text()
     assert "Teacher:" in log and "avg 2" in log
+    # The merged config is printed at the start, as stored: the --set values in it.
+    assert "Config of this run" in log and "  scale: 0.5\n  temperature: 2.0\n" in log
     # The teacher on disk is untouched, and the student's checkpoint records the kd settings.
     after = ckpt.load_checkpoint(ckpt.epoch_checkpoint(tiny_teacher_exp, 4))["model"]
     assert all(torch.equal(teacher_before[k], after[k]) for k in teacher_before)
