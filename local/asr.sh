@@ -23,7 +23,7 @@ log() {
   echo -e "$(date '+%Y-%m-%d %H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
 }
 echo "$0 $*"
-shell_variables=" $(compgen -v | tr '\n' ' ') "  # to tell this script's options from the shell's variables
+_shell_variables=" $(compgen -v | tr '\n' ' ') "  # to tell this script's options from the shell's variables
 
 # Stage control.
 stage=0
@@ -76,8 +76,8 @@ nproc=1              # training processes (torchrun/DDP; gloo on CPU, nccl on GP
 data_dir=data
 exp_dir=exp
 
-option_names=" "
-for v in $(compgen -v); do [[ $shell_variables == *" $v "* || $v == shell_variables ]] || option_names+="$v "; done
+_option_names=" "
+for v in $(compgen -v); do [[ $_shell_variables == *" $v "* || $v == _shell_variables ]] || _option_names+="$v "; done
 
 # shellcheck disable=SC2034  # read by parse_options.sh
 help_message="Usage: $0 --corpus NAME --corpus-dir DIR|--corpus-subdir DIR --train-part P --dev-parts 'P..' --test-parts 'P..' [options]
@@ -120,7 +120,7 @@ if [ "$demo" = true ]; then
     overlay_settings=$(python "$root/local/overlay_options.py" "$demo_config")
     while read -r name value; do
       [ -n "$name" ] || continue
-      if [[ $option_names != *" $name "* ]] || [[ $name =~ ^(demo.*|conf_dir|stage|stop_stage)$ ]]; then
+      if [[ $_option_names != *" $name "* ]] || [[ $name =~ ^(demo.*|conf_dir|stage|stop_stage)$ ]]; then
         echo "$0: $demo_config: recipe: '$name' is not an option of this script, or is one a demo overlay cannot set (see --help)" >&2
         exit 1
       fi
