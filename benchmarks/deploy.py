@@ -238,14 +238,18 @@ def main() -> None:
     print(f"\n(audio: {', '.join(f'{k} {v / 60:.1f} min' for k, v in audio_s.items())}; RTF on the first "
           f"{len(speed_utts)} utterances of {set_names[0]}, {speed_audio:.0f} s, best of {args.rounds})")
     ratios = []
+    scored = set_names[1:] or set_names  # the WER differences on the test sets (the first set is the dev one)
+
+    def wer_diffs(label: str, a: Dict[str, Any], b: Dict[str, Any]) -> str:
+        return ", ".join(f"{s} WER {label} {a[f'wer_{s}'] - b[f'wer_{s}']:+.2f}" for s in scored)
+
     for model in dict.fromkeys(r["model"] for r in rows):
         by = {r["variant"]: r for r in rows if r["model"] == model}
         fp32, int8 = by["ONNX fp32"], by["ONNX int8"]
-        part = (f"{model}: int8/fp32 size {int8['size_mb'] / fp32['size_mb']:.3f}, "
-                f"{set_names[-1]} WER int8-fp32 {int8[f'wer_{set_names[-1]}'] - fp32[f'wer_{set_names[-1]}']:+.2f}, "
+        part = (f"{model}: int8/fp32 size {int8['size_mb'] / fp32['size_mb']:.3f}, {wer_diffs('int8-fp32', int8, fp32)}, "
                 f"PyTorch fp32 / ONNX int8 time {by['PyTorch fp32']['rtf_1'] / int8['rtf_1']:.2f}x")
         if "ONNX fp32 streaming" in by:
-            part += f", streaming-offline WER {by['ONNX fp32 streaming'][f'wer_{set_names[-1]}'] - fp32[f'wer_{set_names[-1]}']:+.2f}"
+            part += f", {wer_diffs('streaming-offline', by['ONNX fp32 streaming'], fp32)}"
         ratios.append(part)
     print("RATIOS " + " | ".join(ratios))
     if args.json:
