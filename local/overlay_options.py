@@ -30,17 +30,17 @@ def main() -> None:
     parser.add_argument("overlay", type=Path)
     args = parser.parse_args()
     try:
-        options = read_overlay_section(args.overlay, "recipe")
-        for name, value in options.items():
-            name = str(name).replace("-", "_")
-            if not NAME.match(name):
-                raise ValueError(f"recipe: {name!r} is not an option name")
-            try:
-                print(name, shell_word(value))
-            except ValueError as err:
-                raise ValueError(f"recipe: {name}: {err}") from err
+        options = read_overlay_section(args.overlay, "recipe")  # its errors name the file
     except (OSError, ValueError) as err:
-        sys.exit(f"{args.overlay}: {err}" if str(args.overlay) not in str(err) else str(err))
+        sys.exit(str(err))
+    for name, value in options.items():
+        name = str(name).replace("-", "_")
+        if not NAME.match(name):
+            sys.exit(f"{args.overlay}: recipe: {name!r} is not an option name")
+        try:
+            print(name, shell_word(value))
+        except ValueError as err:
+            sys.exit(f"{args.overlay}: recipe: {name}: {err}")
 
 
 if __name__ == "__main__":

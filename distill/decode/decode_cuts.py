@@ -32,7 +32,7 @@ def decode_cuts(
       cuts:
         Cuts with precomputed features and reference supervisions.
       tokenizer:
-        The BPE model the transducer was trained with.
+        The tokenizer the transducer was trained with (BPE model or phone inventory).
       max_duration:
         Seconds of audio per decoding batch.
       word_decoder:

@@ -124,7 +124,7 @@ def generate_lexicon(tokenizer: Tokenizer, words: Iterable[str]) -> Lexicon:
 
     Args:
       tokenizer:
-        The BPE model.
+        The BPE model or the phone inventory.
       words:
         The words.
     Returns:

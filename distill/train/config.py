@@ -227,10 +227,12 @@ def config_yaml(config: ExperimentConfig) -> str:
     return yaml.safe_dump(config.to_dict(), sort_keys=False)
 
 
-def save_config(config: ExperimentConfig, path: Path) -> None:
-    """Write the resolved config as YAML (atomically)."""
+def save_config(config: ExperimentConfig, path: Path) -> str:
+    """Write the resolved config as YAML (atomically); returns the YAML written."""
     from distill.utils.io import atomic_write_text
 
-    atomic_write_text(path, config_yaml(config))
+    text = config_yaml(config)
+    atomic_write_text(path, text)
+    return text
 
 

@@ -26,7 +26,7 @@ from distill.models.registry import build_transducer
 from distill.models.transducer import num_params
 from distill.train import checkpoint as ckpt
 from distill.train.augment import FrequencyWarp
-from distill.train.config import ExperimentConfig, config_yaml, save_config
+from distill.train.config import ExperimentConfig, save_config
 from distill.train.data import (
     batch_to_model_inputs,
     feature_stats,
@@ -194,8 +194,8 @@ class Trainer:
         self.metrics = MetricsLog(self.exp_dir) if self.dist.is_main else None
         if self.dist.is_main:
             # The merged config (defaults, --config layers, overlay, --set), in the log and beside the checkpoints.
-            logging.info(f"Config of this run ({self.exp_dir / 'config.yaml'}):\n{config_yaml(config)}")
-            save_config(config, self.exp_dir / "config.yaml")
+            text = save_config(config, self.exp_dir / "config.yaml")
+            logging.info(f"Config of this run ({self.exp_dir / 'config.yaml'}):\n{text}")
             # Decoding checks it: a lang dir of another corpus with as many tokens would
             # otherwise decode the right ids as the wrong pieces.
             atomic_write_text(self.exp_dir / LANG_ID_NAME,
