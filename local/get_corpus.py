@@ -10,15 +10,17 @@ Usage:
 The corpus's own options (e.g. librispeech's --demo-natural-share) are listed by
 `local/get_corpus.py --corpus NAME --help`.
 """
+import argparse
 import sys
 
 from distill.data.corpora import CORPORA, corpus_named, run_stage0, stage0_parser
 
 
 def main() -> None:
-    name = next((sys.argv[i + 1] for i, a in enumerate(sys.argv[:-1]) if a == "--corpus"), None)
-    if name is None:
-        name = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--corpus=")), None)
+    # The corpus first: its module adds its own options to the parser.
+    first = argparse.ArgumentParser(add_help=False)
+    first.add_argument("--corpus")
+    name = first.parse_known_args()[0].corpus
     if name not in CORPORA:
         print(f"{sys.argv[0]}: --corpus NAME is required, one of: {', '.join(sorted(CORPORA))} (got {name!r})",
               file=sys.stderr)
