@@ -6,7 +6,10 @@ one process, printed as one table.
 For every exp dir (each needs its stage-7 export, ``<exp-dir>/export``):
   - size: the files a runtime loads (PyTorch fp32: 4 bytes a parameter);
   - RTF at 1 and 2 threads (decoding time over audio time, fbank included; greedy search),
-    the best of ``--rounds`` rounds that visit every variant in turn;
+    the best of ``--rounds`` rounds that visit every variant in turn; and at 1 thread with the
+    fbank's own time taken off (the model and its search: PyTorch computes the fbank with
+    kaldifeat, every other variant with kaldi-native-fbank, about 4x slower; each front end
+    is timed alone on the same audio);
   - peak memory: the growth of the process's RSS while the variant loads and decodes
     (sampled every 2 ms; memory a previous variant freed and the allocator kept is not
     counted, so it is a lower bound);
@@ -20,8 +23,8 @@ predictors, this project's onnxruntime loop otherwise (the "engine" column).
 Usage (from a recipe directory, after stage 7):
   python $DISTILL_ROOT/benchmarks/deploy.py --exp-dirs exp/teacher exp/student_rnn_kd exp/student_dnn_kd \
       --cuts data/fbank/timit_cuts_DEV.jsonl.gz data/fbank/timit_cuts_TEST.jsonl.gz [--max-cuts 100] [--rounds 2]
-Ends with one line of the goals' ratios (int8/fp32 size, ONNX int8 vs PyTorch fp32 speed,
-streaming - offline WER).
+Ends with one line of the goals' ratios (int8/fp32 size, ONNX int8 vs PyTorch fp32 speed with
+and without the fbank, streaming - offline WER).
 """
 from __future__ import annotations
 
@@ -145,6 +148,26 @@ def file_size(paths: Sequence[Path]) -> float:
 # ---------------------------------------------------------------------------------------
 
 
+def front_end_rtfs(utterances: Sequence[Utterance], rounds: int) -> Dict[str, float]:
+    """RTF at 1 thread of each front end alone: kaldifeat (the PyTorch variant's) and
+    kaldi-native-fbank (the exports'; sherpa-onnx runs the same C++ code without this
+    process's Python list conversion, so its figure is a little high for sherpa)."""
+    torch.set_num_threads(1)
+    extractor = make_extractor("kaldifeat")
+    audio = sum(u[1].size for u in utterances) / 16000
+    timers = {"kaldifeat": lambda x: compute_features(torch.from_numpy(x), extractor), "knf": compute_fbank}
+    out = {}
+    for name, compute in timers.items():
+        best = float("inf")
+        for _ in range(rounds):
+            start = time.perf_counter()
+            for _, samples, _ in utterances:
+                compute(samples)
+            best = min(best, time.perf_counter() - start)
+        out[name] = best / audio
+    return out
+
+
 def run_variant(decode: Callable[[np.ndarray], str], utterances: Sequence[Utterance]) -> Tuple[List[str], float]:
     start = time.perf_counter()
     hyps = [decode(samples) for _, samples, _ in utterances]
@@ -168,6 +191,8 @@ def main() -> None:
     audio_s = {name: sum(u[1].size for u in utts) / 16000 for name, utts in sets.items()}
     speed_utts = next(iter(sets.values()))[: args.speed_cuts]
     speed_audio = sum(u[1].size for u in speed_utts) / 16000
+    fbank_rtf = front_end_rtfs(speed_utts, args.rounds)
+    print(json.dumps({"front_end_rtf_1": fbank_rtf}), flush=True)
     rows: List[Dict[str, Any]] = []
     names = [d.name for d in args.exp_dirs]
     # a model's label: its exp dir's name, with the parent's where two share a name
@@ -213,6 +238,7 @@ def main() -> None:
                 decode = make(threads)
                 best = min(run_variant(decode, speed_utts)[1] for _ in range(args.rounds))
                 row[f"rtf_{threads}"] = best / speed_audio
+            row["rtf_1_model"] = row["rtf_1"] - fbank_rtf["kaldifeat" if name == "PyTorch fp32" else "knf"]
             if "streaming" in name:
                 s = manifest["streaming"]
                 chunk_ms = 40 * s["chunk_frames"]
@@ -225,18 +251,19 @@ def main() -> None:
             print(json.dumps(row), flush=True)
     torch.set_num_threads(1)
     set_names = list(sets)
-    header = ["model", "variant", "engine", "size (MB)", "RTF 1 thr", "RTF 2 thr", "peak mem (MB)"] + \
+    header = ["model", "variant", "engine", "size (MB)", "RTF 1 thr", "RTF 2 thr", "RTF 1 thr w/o fbank", "peak mem (MB)"] + \
         [f"{s} WER (%)" for s in set_names] + ["chunk compute (ms)", "added latency (ms)"]
     print("\n| " + " | ".join(header) + " |")
     print("| " + " | ".join(["---"] * 3 + ["---:"] * (len(header) - 3)) + " |")
     for r in rows:
         cells = [r["model"], r["variant"], r["engine"], "" if np.isnan(r["size_mb"]) else f"{r['size_mb']:.2f}",
-                 f"{r['rtf_1']:.4f}", f"{r['rtf_2']:.4f}", f"{r['peak_mb']:.0f}"] + \
+                 f"{r['rtf_1']:.4f}", f"{r['rtf_2']:.4f}", f"{r['rtf_1_model']:.4f}", f"{r['peak_mb']:.0f}"] + \
             [f"{r[f'wer_{s}']:.2f}" for s in set_names] + \
             ([f"{r['compute_per_chunk_ms']:.1f}", f"{r['latency_ms']:.0f}"] if "latency_ms" in r else ["", ""])
         print("| " + " | ".join(cells) + " |")
     print(f"\n(audio: {', '.join(f'{k} {v / 60:.1f} min' for k, v in audio_s.items())}; RTF on the first "
-          f"{len(speed_utts)} utterances of {set_names[0]}, {speed_audio:.0f} s, best of {args.rounds})")
+          f"{len(speed_utts)} utterances of {set_names[0]}, {speed_audio:.0f} s, best of {args.rounds}; the fbank "
+          f"alone: kaldifeat {fbank_rtf['kaldifeat']:.4f}, kaldi-native-fbank {fbank_rtf['knf']:.4f})")
     ratios = []
     scored = set_names[1:] or set_names  # the WER differences on the test sets (the first set is the dev one)
 
@@ -247,7 +274,8 @@ def main() -> None:
         by = {r["variant"]: r for r in rows if r["model"] == model}
         fp32, int8 = by["ONNX fp32"], by["ONNX int8"]
         part = (f"{model}: int8/fp32 size {int8['size_mb'] / fp32['size_mb']:.3f}, {wer_diffs('int8-fp32', int8, fp32)}, "
-                f"PyTorch fp32 / ONNX int8 time {by['PyTorch fp32']['rtf_1'] / int8['rtf_1']:.2f}x")
+                f"PyTorch fp32 / ONNX int8 time {by['PyTorch fp32']['rtf_1'] / int8['rtf_1']:.2f}x "
+                f"(fbank excluded {by['PyTorch fp32']['rtf_1_model'] / int8['rtf_1_model']:.2f}x)")
         if "ONNX fp32 streaming" in by:
             part += f", {wer_diffs('streaming-offline', by['ONNX fp32 streaming'], fp32)}"
         ratios.append(part)

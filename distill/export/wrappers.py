@@ -10,15 +10,20 @@ transducer into three graphs, so that any search loop can drive them:
 * joiner: one frame of each -> ``logit`` over the vocabulary.
 
 Streaming encoders take a chunk of feature frames and their recurrent state and return the
-next state. The LSTM predictor, which sherpa-onnx cannot drive, gets a graph with its state
+next state. The encoders' ungrouped 1-D convolutions (the TDNN layers, the Conformer's
+pointwise ones) are exported as matrix products over stacked shifted frames
+(:class:`TimeDelayMatMul`), which int8 quantization makes integer matrix products:
+onnxruntime's integer 1-D convolution was slower than its fp32 one. The LSTM predictor, which sherpa-onnx cannot drive, gets a graph with its state
 as inputs and outputs, for this project's own onnxruntime loop (:mod:`distill.deploy`).
 """
 from __future__ import annotations
 
+import copy
 from typing import Tuple
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from distill.models.decoder import StatelessDecoder
 from distill.models.lstm_encoder import LstmEncoder
@@ -30,12 +35,61 @@ class ExportError(ValueError):
     """A model that cannot be exported the way asked; the message names it and the reason."""
 
 
+class TimeDelayMatMul(nn.Module):
+    """A 1-D convolution over time ("same" zero padding, stride 1, any dilation), computed as
+    one matrix product: the ``kernel_size`` shifted copies of the input are stacked along the
+    channels and multiplied by the kernel laid out as a (channels_out, kernel_size *
+    channels_in) matrix. The same function as the convolution, in the op (MatMul) that
+    onnxruntime's dynamic quantization turns into its fast integer product (MatMulInteger)
+    and torch's into a quantized Linear. Takes and gives (N, C, T), as ``nn.Conv1d``.
+    """
+
+    def __init__(self, conv: nn.Conv1d) -> None:
+        super().__init__()
+        (kernel_size,), (dilation,) = conv.kernel_size, conv.dilation
+        if not _convertible(conv):
+            raise ExportError(f"TimeDelayMatMul takes an ungrouped stride-1 convolution with 'same' zero padding, "
+                              f"got {conv}")
+        self.kernel_size, self.dilation, self.padding = kernel_size, dilation, conv.padding[0]
+        self.linear = nn.Linear(kernel_size * conv.in_channels, conv.out_channels, bias=conv.bias is not None)
+        with torch.no_grad():
+            # Column block k of the matrix is the kernel's tap k (the input shifted by k * dilation).
+            self.linear.weight.copy_(conv.weight.permute(0, 2, 1).reshape(conv.out_channels, -1))
+            if conv.bias is not None:
+                self.linear.bias.copy_(conv.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kernel_size == 1:  # pointwise: no shifted copies
+            return self.linear(x.transpose(1, 2)).transpose(1, 2)
+        num_frames = x.size(2)
+        padded = F.pad(x, (self.padding, self.padding)).transpose(1, 2)  # (N, T + 2 p, C)
+        taps = [padded[:, k * self.dilation: k * self.dilation + num_frames] for k in range(self.kernel_size)]
+        return self.linear(torch.cat(taps, dim=2)).transpose(1, 2)
+
+
+def _convertible(conv: nn.Module) -> bool:
+    return (isinstance(conv, nn.Conv1d) and conv.groups == 1 and conv.stride == (1,) and conv.padding_mode == "zeros"
+            and conv.padding == (conv.dilation[0] * (conv.kernel_size[0] - 1) // 2,))
+
+
+def _encoder_for_export(model: Transducer) -> nn.Module:
+    """The model's encoder as the export graphs compute it: a copy (the model is left as it
+    is) whose ungrouped 1-D convolutions over time (the TDNN layers, the Conformer's pointwise
+    convolutions) are :class:`TimeDelayMatMul`; grouped (depthwise) and 2-D ones stay."""
+    encoder = copy.deepcopy(model.encoder)
+    for parent in list(encoder.modules()):
+        for name, child in list(parent.named_children()):
+            if _convertible(child):
+                setattr(parent, name, TimeDelayMatMul(child))
+    return encoder
+
+
 class OfflineEncoder(nn.Module):
     """``(x, x_lens) -> (encoder_out, encoder_out_lens)``: the whole utterance at once."""
 
     def __init__(self, model: Transducer) -> None:
         super().__init__()
-        self.encoder = model.encoder
+        self.encoder = _encoder_for_export(model)
         self.encoder_proj = model.joiner.encoder_proj
 
     def forward(self, x: torch.Tensor, x_lens: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:

@@ -29,10 +29,11 @@ def test_export_then_deploy_benchmark(tiny_teacher_exp, tiny_data_dir, tmp_path)
     table = [line for line in out.stdout.splitlines() if line.startswith("| teacher |")]
     assert [line.split(" | ")[1] for line in table] == ["PyTorch fp32", "ONNX fp32", "ONNX int8", "TorchScript int8"]
     # the same greedy search on the same audio: the ONNX fp32 WERs are PyTorch's
-    wers = {line.split(" | ")[1]: line.split(" | ")[7:9] for line in table}
+    wers = {line.split(" | ")[1]: line.split(" | ")[8:10] for line in table}
     assert wers["ONNX fp32"] == wers["PyTorch fp32"]
     assert re.fullmatch(r"RATIOS teacher: int8/fp32 size \S+, test-clean WER int8-fp32 \S+, "
-                        r"PyTorch fp32 / ONNX int8 time \S+x", out.stdout.strip().splitlines()[-1])
+                        r"PyTorch fp32 / ONNX int8 time \S+x \(fbank excluded \S+x\)", out.stdout.strip().splitlines()[-1])
+    assert re.search(r"the fbank alone: kaldifeat \d\.\d{4}, kaldi-native-fbank \d\.\d{4}\)", out.stdout)
 
 
 def test_export_refuses_a_lang_dir_of_another_size(tiny_teacher_exp, tiny_data_dir, tmp_path):

@@ -20,6 +20,7 @@ from distill.deploy.manifest import MANIFEST_NAME, ExportFolderError, load_manif
 from distill.deploy.recognizer import TAIL_PADDING_S, Recognizer
 from distill.export import exporter
 from distill.export.exporter import ExportError, export_model
+from distill.export.wrappers import TimeDelayMatMul
 from distill.models.registry import build_transducer
 from distill.models.transducer import Transducer
 from distill.train.config import load_config
@@ -179,6 +180,38 @@ def test_torchscript_exports_run(exports, audio_files):
             out, out_lens = torch.jit.load(str(export_dir / name))(feats, lens)
             assert out_lens.tolist() == lens.div(4, rounding_mode="floor").sub(1).tolist() or out.shape == expected.shape
             assert (out - expected).abs().max() < tol * max(1.0, float(expected.abs().max()))
+
+
+@pytest.mark.parametrize("kernel_size,dilation,bias", [(3, 1, True), (3, 3, True), (5, 2, False), (1, 1, True)])
+def test_time_delay_matmul_computes_the_convolution(kernel_size, dilation, bias):
+    torch.manual_seed(0)
+    conv = torch.nn.Conv1d(6, 5, kernel_size, dilation=dilation, padding=dilation * (kernel_size - 1) // 2, bias=bias)
+    matmul = TimeDelayMatMul(conv)
+    for num_frames in (1, 4, 29):  # shorter than the padding, and longer
+        x = torch.randn(2, 6, num_frames)
+        with torch.no_grad():
+            assert torch.allclose(matmul(x), conv(x), atol=1e-5)
+
+
+def test_time_delay_matmul_refuses_other_convolutions():
+    for conv in (torch.nn.Conv1d(4, 4, 3, padding=1, stride=2), torch.nn.Conv1d(4, 4, 3, padding=0),
+                 torch.nn.Conv1d(4, 4, 3, padding=1, groups=2)):
+        with pytest.raises(ExportError, match="TimeDelayMatMul"):
+            TimeDelayMatMul(conv)
+
+
+def test_convolutions_over_time_are_integer_matrix_products_in_int8(exports):
+    """onnxruntime's integer 1-D convolution was slower than fp32 (RESULTS.md, Deployment):
+    the int8 graphs of the TDNN and of the Conformer (pointwise convolutions) multiply integer
+    matrices and have no integer convolution; the models themselves keep their convolutions."""
+    import onnx
+
+    for name in ("dnn_lstm", "teacher"):
+        model, export_dir = exports[name]
+        ops = [n.op_type for n in onnx.load(str(export_dir / "encoder.int8.onnx")).graph.node]
+        assert "ConvInteger" not in ops, name
+        convs = [m for m in model.encoder.modules() if isinstance(m, torch.nn.Conv1d) and m.groups == 1]
+        assert convs and ops.count("MatMulInteger") >= len(convs), name
 
 
 def test_teacher_cannot_stream(exports):
