@@ -9,7 +9,7 @@ from tests.conftest import REPO_ROOT
 
 
 def test_kd_loss_benchmark_prints_pruned_full_and_step_ratios():
-    cmd = [sys.executable, str(REPO_ROOT / "benchmarks" / "kd_loss.py"), "--device", "cpu", "--repeats", "1",
+    cmd = [sys.executable, str(REPO_ROOT / "benchmarks" / "kd_loss.py"), "--device", "cpu", "--repeats", "3",
            "--threads", "1", "--batch", "2", "--frames", "60", "--labels", "10", "20"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -24,5 +24,6 @@ def test_kd_loss_benchmark_prints_pruned_full_and_step_ratios():
     assert all(v >= 0 for v in values)
     # The pruned loss evaluates 5 of U + 1 label positions: faster than the full lattice.
     assert values[0] < 1.0 and values[2] < 1.0, last
-    # A distilled step runs the student's step and more.
+    # A distilled step runs the student's step and more (best of 3 each: one timing alone was
+    # noise enough to invert this on a loaded machine).
     assert values[4] > 1.0 and values[5] > 0.9, last
