@@ -148,30 +148,21 @@ def file_size(paths: Sequence[Path]) -> float:
 # ---------------------------------------------------------------------------------------
 
 
-def front_end_rtfs(utterances: Sequence[Utterance], rounds: int) -> Dict[str, float]:
+def run_variant(decode: Callable[[np.ndarray], str], utterances: Sequence[Utterance]) -> Tuple[List[str], float]:
+    start = time.perf_counter()
+    hyps = [decode(samples) for _, samples, _ in utterances]
+    return hyps, time.perf_counter() - start
+
+
+def front_end_rtfs(utterances: Sequence[Utterance], audio_s: float, rounds: int) -> Dict[str, float]:
     """RTF at 1 thread of each front end alone: kaldifeat (the PyTorch variant's) and
     kaldi-native-fbank (the exports'; sherpa-onnx runs the same C++ code without this
     process's Python list conversion, so its figure is a little high for sherpa)."""
     torch.set_num_threads(1)
     extractor = make_extractor("kaldifeat")
-    audio = sum(u[1].size for u in utterances) / 16000
-    timers = {"kaldifeat": lambda x: compute_features(torch.from_numpy(x), extractor), "knf": compute_fbank}
-    out = {}
-    for name, compute in timers.items():
-        best = float("inf")
-        for _ in range(rounds):
-            start = time.perf_counter()
-            for _, samples, _ in utterances:
-                compute(samples)
-            best = min(best, time.perf_counter() - start)
-        out[name] = best / audio
-    return out
-
-
-def run_variant(decode: Callable[[np.ndarray], str], utterances: Sequence[Utterance]) -> Tuple[List[str], float]:
-    start = time.perf_counter()
-    hyps = [decode(samples) for _, samples, _ in utterances]
-    return hyps, time.perf_counter() - start
+    front_ends = {"kaldifeat": lambda x: compute_features(torch.from_numpy(x), extractor), "knf": compute_fbank}
+    return {name: min(run_variant(compute, utterances)[1] for _ in range(rounds)) / audio_s
+            for name, compute in front_ends.items()}
 
 
 def main() -> None:
@@ -191,7 +182,7 @@ def main() -> None:
     audio_s = {name: sum(u[1].size for u in utts) / 16000 for name, utts in sets.items()}
     speed_utts = next(iter(sets.values()))[: args.speed_cuts]
     speed_audio = sum(u[1].size for u in speed_utts) / 16000
-    fbank_rtf = front_end_rtfs(speed_utts, args.rounds)
+    fbank_rtf = front_end_rtfs(speed_utts, speed_audio, args.rounds)
     print(json.dumps({"front_end_rtf_1": fbank_rtf}), flush=True)
     rows: List[Dict[str, Any]] = []
     names = [d.name for d in args.exp_dirs]

@@ -251,12 +251,12 @@ def _max_diff(outputs: Sequence[np.ndarray], reference: Sequence[torch.Tensor], 
     return worst, scale
 
 
-def _check_inputs(model: Transducer, features: torch.Tensor, feature_lens: torch.Tensor, chunk_frames: int) -> Dict[str, Tuple[torch.Tensor, ...]]:
+def _check_inputs(model: Transducer, encoder_graph: nn.Module, features: torch.Tensor, feature_lens: torch.Tensor,
+                  chunk_frames: int) -> Dict[str, Tuple[torch.Tensor, ...]]:
     """Inputs of each graph from a real batch: the encoder on the features, the predictor on
     tokens the model emits (argmax of the joiner), the joiner on those outputs."""
-    enc_graph = OfflineEncoder(model).eval()
     with torch.no_grad():
-        encoder_out, _ = enc_graph(features, feature_lens)
+        encoder_out, _ = encoder_graph(features, feature_lens)
     n = features.size(0)
     frames = encoder_out[:, : min(4, encoder_out.size(1))].reshape(-1, encoder_out.size(2))
     generator = torch.Generator().manual_seed(0)
@@ -363,7 +363,7 @@ def export_model(
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
     try:
         graphs = _graphs(model, chunk_frames)
-        check_inputs = _check_inputs(model, features, feature_lens, chunk_frames)
+        check_inputs = _check_inputs(model, graphs["encoder"][0], features, feature_lens, chunk_frames)
         joiner_dim = model.joiner.output_linear.in_features
         meta_common = {"vocab_size": model.vocab_size, "joiner_dim": joiner_dim, "model_name": model_name,
                        "distill_version": __version__, "feature_dim": FBANK_SETTINGS["feature_dim"]}

@@ -13,8 +13,9 @@ Streaming encoders take a chunk of feature frames and their recurrent state and 
 next state. The encoders' ungrouped 1-D convolutions (the TDNN layers, the Conformer's
 pointwise ones) are exported as matrix products over stacked shifted frames
 (:class:`TimeDelayMatMul`), which int8 quantization makes integer matrix products:
-onnxruntime's integer 1-D convolution was slower than its fp32 one. The LSTM predictor, which sherpa-onnx cannot drive, gets a graph with its state
-as inputs and outputs, for this project's own onnxruntime loop (:mod:`distill.deploy`).
+onnxruntime's integer 1-D convolution was slower than its fp32 one. The LSTM predictor,
+which sherpa-onnx cannot drive, gets a graph with its state as inputs and outputs, for this
+project's own onnxruntime loop (:mod:`distill.deploy`).
 """
 from __future__ import annotations
 
