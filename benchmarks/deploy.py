@@ -23,7 +23,7 @@ predictors, this project's onnxruntime loop otherwise (the "engine" column).
 Usage (from a recipe directory, after stage 7):
   python $DISTILL_ROOT/benchmarks/deploy.py --exp-dirs exp/teacher exp/student_rnn_kd exp/student_dnn_kd \
       --cuts data/fbank/timit_cuts_DEV.jsonl.gz data/fbank/timit_cuts_TEST.jsonl.gz [--max-cuts 100] [--rounds 2]
-Ends with one line of the goals' ratios (int8/fp32 size, ONNX int8 vs PyTorch fp32 speed with
+Ends with one line of the goals' ratios (int8/fp32 size and what the int8 files hold, ONNX int8 vs PyTorch fp32 speed with
 and without the fbank, streaming - offline WER).
 """
 from __future__ import annotations
@@ -145,6 +145,29 @@ def file_size(paths: Sequence[Path]) -> float:
     return sum(p.stat().st_size for p in paths) / 1e6
 
 
+def onnx_bytes_by_kind(paths: Sequence[Path]) -> Dict[str, int]:
+    """What ONNX files hold, in bytes: 8-bit tensors (quantized weights), float tensors (what the
+    quantizer left float: biases, norms, scales, unquantized layers) and the rest (the graph: nodes,
+    names, shapes, metadata). Says how far an int8 export can get below 1/4 of the fp32 one:
+    only its 8-bit tensors are 4x smaller."""
+    import onnx
+    from onnx import numpy_helper
+
+    kinds = {"8bit": 0, "float": 0, "graph": 0}
+    for path in paths:
+        graph = onnx.load(str(path)).graph
+        tensors = list(graph.initializer) + [a.t for n in graph.node if n.op_type == "Constant" for a in n.attribute if a.name == "value"]
+        for t in tensors:
+            array = numpy_helper.to_array(t)
+            if array.dtype.itemsize == 1:
+                kinds["8bit"] += array.nbytes
+            elif array.dtype.kind == "f":
+                kinds["float"] += array.nbytes
+        kinds["graph"] += path.stat().st_size
+    kinds["graph"] -= kinds["8bit"] + kinds["float"]
+    return kinds
+
+
 # ---------------------------------------------------------------------------------------
 
 
@@ -185,6 +208,7 @@ def main() -> None:
     fbank_rtf = front_end_rtfs(speed_utts, speed_audio, args.rounds)
     print(json.dumps({"front_end_rtf_1": fbank_rtf}), flush=True)
     rows: List[Dict[str, Any]] = []
+    size_parts: Dict[str, Dict[str, float]] = {}  # model -> what its int8 ONNX files hold, over the fp32 files' size
     names = [d.name for d in args.exp_dirs]
     # a model's label: its exp dir's name, with the parent's where two share a name
     labels = {d: (d.name if names.count(d.name) == 1 else f"{d.parent.name}/{d.name}") for d in args.exp_dirs}
@@ -197,12 +221,15 @@ def main() -> None:
         text_of = lambda tokens: tokens_to_text([symbols[t] for t in tokens], manifest["unit"])  # noqa: E731
         variants.append(("PyTorch fp32", "torch", lambda n: pytorch_decoder(exp_dir, text_of),
                          4 * manifest["num_parameters"] / 1e6))
+        onnx_paths = {key: [export_dir / files[key][g] for g in ("encoder", "decoder", "joiner")] for key in ("onnx", "onnx_int8")}
+        fp32_bytes = sum(p.stat().st_size for p in onnx_paths["onnx"])
+        size_parts[labels[exp_dir]] = {k: v / fp32_bytes for k, v in onnx_bytes_by_kind(onnx_paths["onnx_int8"]).items()}
         for int8 in (False, True):
             key = "onnx_int8" if int8 else "onnx"
             engine = choose_engine(manifest, "auto", streaming=False)
             variants.append((f"ONNX {'int8' if int8 else 'fp32'}", engine,
                              lambda n, i=int8: Recognizer(export_dir, int8=i, num_threads=n).transcribe_text,
-                             file_size([export_dir / files[key][g] for g in ("encoder", "decoder", "joiner")])))
+                             file_size(onnx_paths[key])))
         variants.append(("TorchScript int8", "torch", lambda n: torchscript_decoder(export_dir, manifest, text_of),
                          file_size([export_dir / files["torchscript_int8"][g] for g in ("encoder", "decoder", "joiner")])))
         if manifest.get("streaming"):
@@ -264,7 +291,9 @@ def main() -> None:
     for model in dict.fromkeys(r["model"] for r in rows):
         by = {r["variant"]: r for r in rows if r["model"] == model}
         fp32, int8 = by["ONNX fp32"], by["ONNX int8"]
-        part = (f"{model}: int8/fp32 size {int8['size_mb'] / fp32['size_mb']:.3f}, {wer_diffs('int8-fp32', int8, fp32)}, "
+        parts = size_parts[model]
+        part = (f"{model}: int8/fp32 size {int8['size_mb'] / fp32['size_mb']:.3f} (8-bit tensors {parts['8bit']:.3f}, "
+                f"float tensors {parts['float']:.3f}, graph {parts['graph']:.3f}), {wer_diffs('int8-fp32', int8, fp32)}, "
                 f"PyTorch fp32 / ONNX int8 time {by['PyTorch fp32']['rtf_1'] / int8['rtf_1']:.2f}x "
                 f"(fbank excluded {by['PyTorch fp32']['rtf_1_model'] / int8['rtf_1_model']:.2f}x)")
         if "ONNX fp32 streaming" in by:

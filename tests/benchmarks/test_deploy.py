@@ -31,8 +31,12 @@ def test_export_then_deploy_benchmark(tiny_teacher_exp, tiny_data_dir, tmp_path)
     # the same greedy search on the same audio: the ONNX fp32 WERs are PyTorch's
     wers = {line.split(" | ")[1]: line.split(" | ")[8:10] for line in table}
     assert wers["ONNX fp32"] == wers["PyTorch fp32"]
-    assert re.fullmatch(r"RATIOS teacher: int8/fp32 size \S+, test-clean WER int8-fp32 \S+, "
+    ratios = re.fullmatch(r"RATIOS teacher: int8/fp32 size (\S+) \(8-bit tensors (\S+), float tensors (\S+), graph (\S+)\), test-clean WER int8-fp32 \S+, "
                         r"PyTorch fp32 / ONNX int8 time \S+x \(fbank excluded \S+x\)", out.stdout.strip().splitlines()[-1])
+    assert ratios, out.stdout[-2000:]
+    total, *parts = map(float, ratios.groups())
+    assert all(p > 0 for p in parts) and abs(sum(parts) - total) < 2e-3  # the parts add up to the int8 files
+    assert parts[0] < 0.25  # 8-bit weights: at most a quarter of the fp32 file (a quarter of its weights)
     assert re.search(r"the fbank alone: kaldifeat \d\.\d{4}, kaldi-native-fbank \d\.\d{4}\)", out.stdout)
 
 
