@@ -20,7 +20,8 @@ from distill.deploy.manifest import MANIFEST_NAME, ExportFolderError, load_manif
 from distill.deploy.recognizer import TAIL_PADDING_S, Recognizer
 from distill.export import exporter
 from distill.export.exporter import ExportError, export_model
-from distill.export.wrappers import TimeDelayMatMul
+from distill.export.wrappers import PositionsInGraph, TimeDelayMatMul
+from distill.models.conformer import PositionalEncoding
 from distill.models.registry import build_transducer
 from distill.models.transducer import Transducer
 from distill.train.config import load_config
@@ -33,6 +34,7 @@ SYMBOLS = ["<blk>"] + [f"\u2581t{i}" for i in range(1, VOCAB)]
 #: name -> (smoke config, overrides)
 MODELS = {
     "teacher": ("teacher", []),
+    "teacher_absolute": ("teacher", ["model.positional_encoding=absolute"]),  # the TIMIT teacher's sinusoids
     "rnn_lstm": ("student_rnn", []),
     "rnn_stateless": ("student_rnn", ["model.decoder=stateless", "model.context_size=2"]),
     "dnn_lstm": ("student_dnn", []),
@@ -107,7 +109,7 @@ def test_export_folder_contents(exports):
         assert ("encoder-streaming.onnx" in names) == name.startswith("rnn")
         assert manifest["vocab_size"] == VOCAB and manifest["num_parameters"] == sum(p.numel() for p in model.parameters())
         assert all(diff < 1e-3 for f, diff in manifest["checks_max_abs_diff"].items() if "int8" not in f)
-        assert manifest["sherpa_onnx"]["offline"] == name.endswith("stateless") or name == "teacher"
+        assert manifest["sherpa_onnx"]["offline"] == name.endswith("stateless") or name.startswith("teacher")
         # int8 files are smaller (these smoke models are tiny, so the graphs' structure and
         # the float biases, norms and scales weigh more than in real ones: benchmarks/deploy.py
         # reports the real ratio)
@@ -191,6 +193,37 @@ def test_time_delay_matmul_computes_the_convolution(kernel_size, dilation, bias)
         x = torch.randn(2, 6, num_frames)
         with torch.no_grad():
             assert torch.allclose(matmul(x), conv(x), atol=1e-5)
+
+
+def test_positions_in_graph_equal_the_table():
+    table = PositionalEncoding(8, 0.0).eval()
+    computed = PositionsInGraph(table).eval()
+    for num_frames in (1, 7, 2100):  # 2100: past the precomputed 2000 positions
+        x = torch.randn(2, num_frames, 8)
+        assert torch.allclose(computed(x), table(x), atol=1e-6), num_frames
+
+
+def test_absolute_positions_are_computed_in_the_graph(exports):
+    """The positional table is not stored in the file (it was 1.5 MB of the TIMIT teacher's),
+    and the encoder takes inputs longer than the table had positions."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    model, export_dir = exports["teacher_absolute"]
+    graph = onnx.load(str(export_dir / "encoder.onnx")).graph
+    tensors = list(graph.initializer) + [a.t for n in graph.node if n.op_type == "Constant" for a in n.attribute]
+    d_model = model.encoder.output_dim
+    assert max(numpy_helper.to_array(t).size for t in tensors) < 2000 * d_model
+    x = torch.randn(1, 4 * 2010, 80)  # 2009 encoder frames
+    lens = torch.tensor([x.size(1)])
+    session = ort.InferenceSession(str(export_dir / "encoder.onnx"), providers=["CPUExecutionProvider"])
+    out, out_lens = session.run(None, {"x": x.numpy(), "x_lens": lens.numpy()})
+    with torch.no_grad():
+        enc, enc_lens = model.encoder(x, lens)
+        expected = model.joiner.encoder_proj(enc)
+    assert out_lens.tolist() == enc_lens.tolist() and out.shape[1] > 2000
+    assert np.abs(out - expected.numpy()).max() < 1e-3 * max(1.0, float(expected.abs().max()))
 
 
 def test_time_delay_matmul_refuses_other_convolutions():
