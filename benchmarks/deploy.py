@@ -208,7 +208,7 @@ def main() -> None:
     fbank_rtf = front_end_rtfs(speed_utts, speed_audio, args.rounds)
     print(json.dumps({"front_end_rtf_1": fbank_rtf}), flush=True)
     rows: List[Dict[str, Any]] = []
-    size_parts: Dict[str, Dict[str, float]] = {}  # model -> what its int8 ONNX files hold, over the fp32 files' size
+    int8_bytes: Dict[str, Dict[str, int]] = {}  # model -> what its int8 ONNX files hold (bytes)
     names = [d.name for d in args.exp_dirs]
     # a model's label: its exp dir's name, with the parent's where two share a name
     labels = {d: (d.name if names.count(d.name) == 1 else f"{d.parent.name}/{d.name}") for d in args.exp_dirs}
@@ -222,8 +222,7 @@ def main() -> None:
         variants.append(("PyTorch fp32", "torch", lambda n: pytorch_decoder(exp_dir, text_of),
                          4 * manifest["num_parameters"] / 1e6))
         onnx_paths = {key: [export_dir / files[key][g] for g in ("encoder", "decoder", "joiner")] for key in ("onnx", "onnx_int8")}
-        fp32_bytes = sum(p.stat().st_size for p in onnx_paths["onnx"])
-        size_parts[labels[exp_dir]] = {k: v / fp32_bytes for k, v in onnx_bytes_by_kind(onnx_paths["onnx_int8"]).items()}
+        int8_bytes[labels[exp_dir]] = onnx_bytes_by_kind(onnx_paths["onnx_int8"])
         for int8 in (False, True):
             key = "onnx_int8" if int8 else "onnx"
             engine = choose_engine(manifest, "auto", streaming=False)
@@ -291,7 +290,7 @@ def main() -> None:
     for model in dict.fromkeys(r["model"] for r in rows):
         by = {r["variant"]: r for r in rows if r["model"] == model}
         fp32, int8 = by["ONNX fp32"], by["ONNX int8"]
-        parts = size_parts[model]
+        parts = {kind: n / (fp32["size_mb"] * 1e6) for kind, n in int8_bytes[model].items()}  # over the fp32 files
         part = (f"{model}: int8/fp32 size {int8['size_mb'] / fp32['size_mb']:.3f} (8-bit tensors {parts['8bit']:.3f}, "
                 f"float tensors {parts['float']:.3f}, graph {parts['graph']:.3f}), {wer_diffs('int8-fp32', int8, fp32)}, "
                 f"PyTorch fp32 / ONNX int8 time {by['PyTorch fp32']['rtf_1'] / int8['rtf_1']:.2f}x "

@@ -20,14 +20,13 @@ project's own onnxruntime loop (:mod:`distill.deploy`).
 from __future__ import annotations
 
 import copy
-import math
 from typing import Tuple
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from distill.models.conformer import PositionalEncoding
+from distill.models.conformer import PositionalEncoding, sinusoid_table
 from distill.models.decoder import StatelessDecoder
 from distill.models.lstm_encoder import LstmEncoder
 from distill.models.lstm_predictor import LstmPredictor
@@ -77,25 +76,17 @@ def _convertible(conv: nn.Module) -> bool:
 
 class PositionsInGraph(nn.Module):
     """:class:`PositionalEncoding` with its sinusoids computed for the input's length in the
-    graph, instead of sliced from its precomputed table: traced, the table would be stored
-    whole in the file (2000 x d_model floats, 1.5 MB at d_model 192) and inputs longer than it
-    would fail. The same values (the same float32 operations), for any length."""
+    graph (:func:`sinusoid_table`, as the module builds its table), instead of sliced from its
+    precomputed table: traced, the table would be stored whole in the file (2000 x d_model
+    floats, 1.5 MB at d_model 192) and inputs longer than it would fail."""
 
     def __init__(self, pos_enc: PositionalEncoding) -> None:
         super().__init__()
-        if pos_enc.d_model % 2:
-            raise ExportError(f"PositionsInGraph takes an even d_model, got {pos_enc.d_model}")
+        self.d_model = pos_enc.d_model
         self.dropout = pos_enc.dropout
-        frequencies = torch.exp(torch.arange(0, pos_enc.d_model, 2, dtype=torch.float32)
-                                * (-math.log(10000.0) / pos_enc.d_model))
-        self.register_buffer("frequencies", frequencies, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        position = torch.arange(x.size(1), dtype=torch.float32, device=x.device).unsqueeze(1)
-        angles = position * self.frequencies  # (T, d_model / 2)
-        # Interleaved as the table: sin in the even columns, cos in the odd ones.
-        table = torch.stack([torch.sin(angles), torch.cos(angles)], dim=2).reshape(x.size(1), -1)
-        return self.dropout(x + table.to(x.dtype))
+        return self.dropout(x + sinusoid_table(x.size(1), self.d_model, x.device).to(x.dtype))
 
 
 def _encoder_for_export(model: Transducer) -> nn.Module:

@@ -43,6 +43,20 @@ def make_pad_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
     return positions.unsqueeze(0) >= lengths.unsqueeze(1)
 
 
+def sinusoid_table(length: int, d_model: int, device: torch.device) -> torch.Tensor:
+    """Sinusoidal position table of shape (length, d_model), float32, on ``device``: sin in the
+    even columns, cos in the odd ones. Built of traceable operations only (the export computes
+    it in the graph for the input's length: :class:`distill.export.wrappers.PositionsInGraph`)."""
+    position = torch.arange(length, dtype=torch.float32, device=device).unsqueeze(1)
+    frequencies = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float32, device=device) * (-math.log(10000.0) / d_model))
+    angles = position * frequencies  # (length, ceil(d_model / 2))
+    pairs = d_model // 2
+    table = torch.stack([torch.sin(angles[:, :pairs]), torch.cos(angles[:, :pairs])], dim=2).reshape(length, 2 * pairs)
+    if d_model % 2:  # one more sin column than cos ones
+        table = torch.cat([table, torch.sin(angles[:, pairs:])], dim=1)
+    return table
+
+
 class PositionalEncoding(nn.Module):
     """Add absolute sinusoidal position encodings, apply dropout.
 
@@ -63,18 +77,7 @@ class PositionalEncoding(nn.Module):
         super().__init__()
         self.d_model = d_model
         self.dropout = nn.Dropout(dropout)
-        self.register_buffer("pe", self._table(max_len, torch.device("cpu")), persistent=False)
-
-    def _table(self, length: int, device: torch.device) -> torch.Tensor:
-        """Sinusoidal table of shape (length, d_model), float32, on ``device``."""
-        position = torch.arange(length, dtype=torch.float32, device=device).unsqueeze(1)
-        div_term = torch.exp(
-            torch.arange(0, self.d_model, 2, dtype=torch.float32, device=device) * (-math.log(10000.0) / self.d_model)
-        )
-        pe = torch.zeros(length, self.d_model, device=device)
-        pe[:, 0::2] = torch.sin(position * div_term)
-        pe[:, 1::2] = torch.cos(position * div_term[: self.d_model // 2])
-        return pe
+        self.register_buffer("pe", sinusoid_table(max_len, d_model, torch.device("cpu")), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """
@@ -85,7 +88,7 @@ class PositionalEncoding(nn.Module):
           A tensor of shape (N, T, d_model).
         """
         if x.size(1) > self.pe.size(0) or self.pe.device != x.device:
-            self.pe = self._table(max(x.size(1), self.pe.size(0)), x.device)
+            self.pe = sinusoid_table(max(x.size(1), self.pe.size(0)), self.d_model, x.device)
         return self.dropout(x + self.pe[: x.size(1)].to(x.dtype))
 
 
