@@ -31,6 +31,7 @@ each file is written atomically and skipped when it exists, so an interrupted ru
 """
 from __future__ import annotations
 
+import json
 import logging
 import random
 from collections import defaultdict
@@ -376,23 +377,53 @@ def speakers_table(utterances: Sequence[Utterance], durations: Dict[str, float])
 STARTED_MARKER = ".demo_corpus.started"
 
 
-def remove_stale_files(corpus_root: Path, utterances: Sequence[Utterance], parts: Sequence[str]) -> int:
+def recorded_transcripts(corpus_root: Path, parts: Sequence[str]) -> Dict[str, str]:
+    """Utterance id -> transcript, as the ``*.trans.txt`` files under ``parts`` record them."""
+    recorded: Dict[str, str] = {}
+    for part in parts:
+        for trans in sorted((corpus_root / part).rglob("*.trans.txt")):
+            for line in trans.read_text(encoding="utf-8").splitlines():
+                fields = line.split(maxsplit=1)
+                if fields:
+                    recorded[fields[0]] = fields[1] if len(fields) > 1 else ""
+    return recorded
+
+
+def remove_stale_files(corpus_root: Path, utterances: Sequence[Utterance], parts: Sequence[str],
+                       rendered_otherwise: bool = False) -> int:
     """Delete audio and transcripts under ``parts`` that the plan does not hold (left by a
     demo corpus made with other settings), so that lhotse never reads them; returns how many.
+
+    A planned path can hold another sentence than the plan's: utterance ids number each
+    speaker's sentences, so a change of sizes moves sentences between ids. Audio is kept only
+    when its ``trans.txt`` line is the plan's transcript (the generator writes those lines
+    before it synthesizes), and none is kept when ``rendered_otherwise`` (an earlier seed or
+    voice plan: other pauses or voices for the same sentence).
 
     Raises:
       ValueError: such files exist but ``corpus_root`` was not made by this generator (a real
         LibriSpeech, say): nothing is deleted, and the message says to use another folder.
     """
     planned: Set[Path] = set()
+    wanted: Dict[Path, str] = {}
     for utt in utterances:
         flac = utt.flac_path(corpus_root)
         planned |= {flac, flac.parent / f"{utt.speaker.id}-{utt.chapter}.trans.txt"}
+        wanted[flac] = utt.transcript
+    recorded = recorded_transcripts(corpus_root, parts)
+
+    def is_stale(path: Path) -> bool:
+        if path not in planned:
+            return True
+        if path.suffix != ".flac":
+            return False  # a planned trans.txt: rewritten from the plan
+        return rendered_otherwise or recorded.get(path.stem) != wanted[path]
+
     stale = [
         path
         for part in parts
         for path in sorted((corpus_root / part).rglob("*"))
-        if (path.suffix == ".flac" or path.name.endswith(".trans.txt")) and path.is_file() and path not in planned
+        if (path.suffix == ".flac" or path.name.endswith(".trans.txt")) and path.is_file() and is_stale(path)
     ]
     ours = (corpus_root / STARTED_MARKER).is_file() or marker_path(corpus_root, "demo_corpus").is_file() or (
         (corpus_root / "SPEAKERS.TXT").is_file() and SPEAKERS_HEADER in (corpus_root / "SPEAKERS.TXT").read_text()
@@ -405,6 +436,32 @@ def remove_stale_files(corpus_root: Path, utterances: Sequence[Utterance], parts
     for path in stale:
         path.unlink()
     return len(stale)
+
+
+def rendered_otherwise(corpus_root: Path, settings: Dict) -> bool:
+    """Whether the last synthesis begun in ``corpus_root`` used another seed or voice plan than
+    ``settings`` (its audio then differs even where the sentence is the same)."""
+    started = corpus_root / STARTED_MARKER
+    if not started.is_file():
+        return False
+    try:
+        previous = json.loads(started.read_text(encoding="utf-8"))
+    except (ValueError, OSError):
+        return True  # unreadable: trust none of its audio
+    return any(previous.get(key) != settings[key] for key in ("seed", "voices"))
+
+
+def write_transcripts(corpus_root: Path, utterances: Sequence[Utterance]) -> None:
+    """Write every chapter's ``trans.txt`` from the plan."""
+    chapters: Dict[Path, List[Utterance]] = defaultdict(list)
+    for utt in utterances:
+        chapters[utt.flac_path(corpus_root).parent].append(utt)
+    for chapter_dir, utts in chapters.items():
+        spk, chapter = utts[0].speaker.id, utts[0].chapter
+        atomic_write_text(
+            chapter_dir / f"{spk}-{chapter}.trans.txt",
+            "".join(f"{u.id} {u.transcript}\n" for u in utts),
+        )
 
 
 TOOLS = {"flite": "flite", "espeak-ng": "espeak-ng", "text2wave": "festival festvox-kdlpc16k",
@@ -424,7 +481,8 @@ def generate_demo_corpus(out_dir: Path, config: Optional[DemoCorpusConfig] = Non
     Returns:
       The corpus root (``out_dir/LibriSpeech``). A completed corpus with the same settings
       is not made again; one with other settings raises ``SettingsChangedError`` (remove its
-      marker to make the new one: files the new plan shares are reused, the others removed).
+      marker to make the new one: audio that holds the new plan's sentence, made with the same
+      seed and voices, is reused; everything else is removed and made again).
     """
     config = config or DemoCorpusConfig()
     corpus_root = Path(out_dir) / "LibriSpeech"
@@ -445,8 +503,11 @@ def generate_demo_corpus(out_dir: Path, config: Optional[DemoCorpusConfig] = Non
         if voice.engine == "piper":
             piper_voice(voice.name)  # a missing package fails here, before synthesis starts
     utterances = plan_corpus(config)
-    stale = remove_stale_files(corpus_root, utterances, ALL_PARTS)
+    stale = remove_stale_files(corpus_root, utterances, ALL_PARTS, rendered_otherwise(corpus_root, settings))
     atomic_write_json(corpus_root / STARTED_MARKER, settings)
+    # The transcripts first: they record what each audio file holds, so that a rerun with
+    # other sizes keeps exactly the audio whose sentence has not moved (remove_stale_files).
+    write_transcripts(corpus_root, utterances)
     if stale:
         logging.info(f"Removed {stale} files of an earlier corpus that the plan does not hold")
     logging.info(
@@ -457,15 +518,6 @@ def generate_demo_corpus(out_dir: Path, config: Optional[DemoCorpusConfig] = Non
     lengths = run_parallel(lambda u: synthesize(u, corpus_root, config.seed), utterances, num_jobs)
     durations = {utt.id: seconds for utt, seconds in zip(utterances, lengths)}
 
-    chapters: Dict[Path, List[Utterance]] = defaultdict(list)
-    for utt in utterances:
-        chapters[utt.flac_path(corpus_root).parent].append(utt)
-    for chapter_dir, utts in chapters.items():
-        spk, chapter = utts[0].speaker.id, utts[0].chapter
-        atomic_write_text(
-            chapter_dir / f"{spk}-{chapter}.trans.txt",
-            "".join(f"{u.id} {u.transcript}\n" for u in utts),
-        )
     atomic_write_text(corpus_root / "SPEAKERS.TXT", speakers_table(utterances, durations))
     for part in config.parts:
         seconds = sum(durations[u.id] for u in utterances if u.speaker.part == part)

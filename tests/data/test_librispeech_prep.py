@@ -1,6 +1,11 @@
 """Stages 0-1 on LibriSpeech's layout: locating the corpus, manifests, and bad input."""
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import soundfile
@@ -9,6 +14,7 @@ from lhotse import load_manifest
 from distill.data.errors import CorpusError
 from distill.data.corpora.librispeech import locate_librispeech, prepare_librispeech_manifests
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 PARTS = ["train-clean-100", "dev-clean", "dev-other", "test-clean", "test-other"]
 
 
@@ -147,3 +153,27 @@ def test_text_oov_map_and_drop(corpus_copy, tmp_path, caplog):
     recs = load_manifest(paths["dev-clean"]["recordings"])
     assert utt_id not in {s.id for s in sups} and utt_id not in {r.id for r in recs}
     assert "Dropped those 1 utterance(s)" in caplog.text
+
+
+def run_get_corpus(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO_ROOT / "local" / "get_corpus.py"), "--corpus", "librispeech", *args],
+                          capture_output=True, text=True, cwd=REPO_ROOT)
+
+
+def test_heldout_minutes_enlarge_the_heldout_parts_and_keep_training(tiny_corpus_dl_dir, tmp_path):
+    dl_dir = tmp_path / "dl"
+    shutil.copytree(tiny_corpus_dl_dir, dl_dir)
+    corpus = dl_dir / "LibriSpeech"
+    before = {part: sorted(p.name for p in (corpus / part).rglob("*.flac")) for part in ("train-clean-100", "test-clean")}
+    parts = ["train-clean-100", "dev-clean", "test-clean", "dev-other", "test-other"]
+    common = ["--corpus-dir", str(corpus), "--parts", *parts, "--demo", "--demo-size", "tiny", "--seed", "7"]
+    refused = run_get_corpus(*common, "--demo-heldout-minutes", "0")
+    assert refused.returncode == 2 and "--demo-heldout-minutes 0.0: give a positive number" in refused.stderr
+    changed = run_get_corpus(*common, "--demo-heldout-minutes", "1.2")
+    assert changed.returncode == 1 and ".demo_corpus.done" in changed.stderr  # the refusal names the marker
+    (corpus / ".demo_corpus.done").unlink()
+    made = run_get_corpus(*common, "--demo-heldout-minutes", "1.2")
+    assert made.returncode == 0, made.stderr
+    after = {part: sorted(p.name for p in (corpus / part).rglob("*.flac")) for part in before}
+    assert after["train-clean-100"] == before["train-clean-100"]
+    assert len(after["test-clean"]) >= 2 * len(before["test-clean"])

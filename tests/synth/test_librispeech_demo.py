@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,7 @@ from distill.synth.librispeech_demo import (
     sentence_pool,
     train_variants,
     voice_plan,
+    write_transcripts,
 )
 from distill.synth.sentences import closed_vocabulary
 from distill.synth.voices import is_natural
@@ -166,23 +168,61 @@ def test_stale_files_of_another_plan_are_removed_and_a_foreign_corpus_is_refused
         remove_stale_files(root, plan, PARTS)  # not made by the generator: nothing deleted
     assert stale.is_file()
     (root / ".demo_corpus.started").write_text("{}")
+    write_transcripts(root, plan)
     kept = plan[0].flac_path(root)
-    kept.parent.mkdir(parents=True)
     kept.write_bytes(b"planned")
     assert remove_stale_files(root, plan, PARTS) == 1
     assert not stale.exists() and kept.is_file()
 
 
+def test_audio_at_a_planned_path_is_kept_only_when_it_holds_the_planned_sentence(tmp_path):
+    """Utterance ids number each speaker's sentences, so other sizes move sentences between
+    ids: a file at a planned path is stale unless its trans.txt line is the plan's sentence."""
+    small = plan_corpus(DemoCorpusConfig.tiny(seed=3))
+    larger = plan_corpus(dataclasses.replace(DemoCorpusConfig.tiny(seed=3), dev_minutes=0.8))
+    root = tmp_path / "LibriSpeech"
+    (root / TEST_OTHER).mkdir(parents=True)
+    (root / ".demo_corpus.started").write_text("{}")
+    write_transcripts(root, small)
+    for utt in small:
+        utt.flac_path(root).write_bytes(b"audio")
+    text = {u.id: u.transcript for u in larger}
+    moved = [u for u in small if u.id in text and text[u.id] != u.transcript]
+    same = [u for u in small if text.get(u.id) == u.transcript]
+    assert moved and same and any(u.speaker.part == TEST_OTHER for u in moved)
+    remove_stale_files(root, larger, PARTS)
+    assert not any(u.flac_path(root).exists() for u in moved)
+    assert all(u.flac_path(root).is_file() for u in same)
+    # Another seed or voice plan: the same sentence sounds different, so nothing is kept.
+    remove_stale_files(root, larger, PARTS, rendered_otherwise=True)
+    assert not any(u.flac_path(root).exists() for u in same)
+
+
+def test_a_corpus_made_again_with_other_sizes_equals_a_fresh_one(tmp_path, tiny_corpus_dl_dir):
+    """Larger held-out parts over an existing corpus (its done marker removed, as the
+    SettingsChangedError says) give the very corpus a fresh run makes."""
+    larger = dataclasses.replace(DemoCorpusConfig.tiny(seed=7), dev_minutes=0.8, test_minutes=0.8)  # the fixture's seed
+    reused = tmp_path / "reused"
+    shutil.copytree(tiny_corpus_dl_dir, reused)
+    (reused / "LibriSpeech" / ".demo_corpus.done").unlink()
+    before = {p: p.stat().st_mtime_ns for p in (reused / "LibriSpeech").rglob("*.flac")}
+    generate_demo_corpus(reused, larger, num_jobs=2)
+    untouched = [p for p, mtime in before.items() if p.is_file() and p.stat().st_mtime_ns == mtime]
+    assert any(TRAIN_PART in str(p) for p in untouched) and len(untouched) < len(before)  # reused, and not all
+    generate_demo_corpus(tmp_path / "fresh", larger, num_jobs=2)
+    assert corpus_digest(reused / "LibriSpeech") == corpus_digest(tmp_path / "fresh" / "LibriSpeech")
+
+
+def corpus_digest(root: Path) -> dict:
+    return {
+        str(p.relative_to(root)): hashlib.md5(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*")) if p.is_file() and p.suffix in (".flac", ".txt")
+    }
+
+
 def test_same_seed_same_corpus(tmp_path, tiny_corpus_dl_dir):
     generate_demo_corpus(tmp_path, DemoCorpusConfig.tiny(seed=7), num_jobs=1)
-
-    def digest(root: Path) -> dict:
-        return {
-            str(p.relative_to(root)): hashlib.md5(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and p.suffix in (".flac", ".txt")
-        }
-
-    assert digest(tmp_path / "LibriSpeech") == digest(tiny_corpus_dl_dir / "LibriSpeech")
+    assert corpus_digest(tmp_path / "LibriSpeech") == corpus_digest(tiny_corpus_dl_dir / "LibriSpeech")
 
 
 def test_rerun_skips_and_resumes(tmp_path):

@@ -190,6 +190,9 @@ def transcript_line(part_dir: Path, utt_id: str) -> str:
 def add_stage0_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--demo-train-minutes", type=float, default=None,
                         help="override the demo corpus's training audio (minutes)")
+    parser.add_argument("--demo-heldout-minutes", type=float, default=None,
+                        help="override the audio of each of the demo corpus's held-out parts (minutes; "
+                             "default 8): larger parts measure smaller differences, the training part unchanged")
     parser.add_argument("--demo-natural-share", type=float, default=None,
                         help="share of the demo corpus's training sentences read by natural-sounding "
                              "voices (default: an even deal over the speakers)")
@@ -208,6 +211,9 @@ def check_stage0_arguments(parser: argparse.ArgumentParser, args: argparse.Names
             DemoCorpusConfig(extra_train_voices=tuple(args.demo_extra_train_voices))
         except ValueError as err:
             parser.error(f"--demo-extra-train-voices: {err}")
+    for name in ("demo_train_minutes", "demo_heldout_minutes"):
+        if getattr(args, name) is not None and getattr(args, name) <= 0:
+            parser.error(f"--{name.replace('_', '-')} {getattr(args, name)}: give a positive number of minutes")
     if args.demo and not set(args.parts) <= set(ALL_PARTS):
         parser.error(f"--parts {' '.join(args.parts)}: the demo corpus has the parts {' '.join(ALL_PARTS)}")
 
@@ -222,6 +228,8 @@ def get_librispeech(args: argparse.Namespace) -> Path:
         config = DemoCorpusConfig.tiny(args.seed) if args.demo_size == "tiny" else DemoCorpusConfig(seed=args.seed)
         if args.demo_train_minutes is not None:
             config.train_minutes = args.demo_train_minutes
+        if args.demo_heldout_minutes is not None:
+            config.dev_minutes = config.test_minutes = args.demo_heldout_minutes
         if args.demo_natural_share is not None:
             config.natural_share = args.demo_natural_share
         if args.demo_extra_train_voices:
