@@ -509,7 +509,7 @@ def generate_demo_corpus(out_dir: Path, config: Optional[DemoCorpusConfig] = Non
     # other sizes keeps exactly the audio whose sentence has not moved (remove_stale_files).
     write_transcripts(corpus_root, utterances)
     if stale:
-        logging.info(f"Removed {stale} files of an earlier corpus that the plan does not hold")
+        logging.info(f"Removed {stale} files of an earlier corpus that the plan does not hold, or holds with another sentence")
     logging.info(
         f"Synthesizing {len(utterances)} utterances into {corpus_root} with {num_jobs} jobs "
         f"(seed {config.seed}; train about {config.train_minutes} min; each dev part about {config.dev_minutes} min, "

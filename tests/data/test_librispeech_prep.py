@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
