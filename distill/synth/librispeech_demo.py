@@ -37,7 +37,7 @@ import random
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import soundfile
 
@@ -404,20 +404,14 @@ def remove_stale_files(corpus_root: Path, utterances: Sequence[Utterance], parts
       ValueError: such files exist but ``corpus_root`` was not made by this generator (a real
         LibriSpeech, say): nothing is deleted, and the message says to use another folder.
     """
-    planned: Set[Path] = set()
-    wanted: Dict[Path, str] = {}
-    for utt in utterances:
-        flac = utt.flac_path(corpus_root)
-        planned |= {flac, flac.parent / f"{utt.speaker.id}-{utt.chapter}.trans.txt"}
-        wanted[flac] = utt.transcript
+    wanted = {utt.flac_path(corpus_root): utt.transcript for utt in utterances}
+    planned_transcripts = {flac.parent / f"{flac.parent.parent.name}-{flac.parent.name}.trans.txt" for flac in wanted}
     recorded = recorded_transcripts(corpus_root, parts)
 
     def is_stale(path: Path) -> bool:
-        if path not in planned:
-            return True
         if path.suffix != ".flac":
-            return False  # a planned trans.txt: rewritten from the plan
-        return rendered_otherwise or recorded.get(path.stem) != wanted[path]
+            return path not in planned_transcripts  # a planned one is rewritten from the plan
+        return path not in wanted or rendered_otherwise or recorded.get(path.stem) != wanted[path]
 
     stale = [
         path

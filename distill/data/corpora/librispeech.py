@@ -211,9 +211,9 @@ def check_stage0_arguments(parser: argparse.ArgumentParser, args: argparse.Names
             DemoCorpusConfig(extra_train_voices=tuple(args.demo_extra_train_voices))
         except ValueError as err:
             parser.error(f"--demo-extra-train-voices: {err}")
-    for name in ("demo_train_minutes", "demo_heldout_minutes"):
-        if getattr(args, name) is not None and getattr(args, name) <= 0:
-            parser.error(f"--{name.replace('_', '-')} {getattr(args, name)}: give a positive number of minutes")
+    for option, minutes in (("--demo-train-minutes", args.demo_train_minutes), ("--demo-heldout-minutes", args.demo_heldout_minutes)):
+        if minutes is not None and minutes <= 0:
+            parser.error(f"{option} {minutes}: give a positive number of minutes")
     if args.demo and not set(args.parts) <= set(ALL_PARTS):
         parser.error(f"--parts {' '.join(args.parts)}: the demo corpus has the parts {' '.join(ALL_PARTS)}")
 
