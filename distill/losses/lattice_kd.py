@@ -90,6 +90,8 @@ class KdConfig:
       nbest: sequence-level distillation on the teacher's ``nbest`` best hypotheses (0: off).
       nbest_scale: weight of the sequence-level term.
       nbest_beam: the beam of the teacher's modified beam search (>= ``nbest``).
+      ctc_scale: weight of the frame-level term on the two CTC heads (0: off;
+        :mod:`distill.losses.ctc_kd`), softened by ``temperature`` too.
       during_ctc_warmup: distill during the student's CTC warm-up (``loss.ctc_warm_step``)
         too. Off by default: the distillation term supervises the transducer lattice, so it
         joins when the transducer losses do. From the first batch, on the TIMIT demo, it
@@ -109,6 +111,7 @@ class KdConfig:
     nbest: int = 0
     nbest_scale: float = 1.0
     nbest_beam: int = 4
+    ctc_scale: float = 0.0
     during_ctc_warmup: bool = False
 
     def __post_init__(self) -> None:
@@ -126,6 +129,8 @@ class KdConfig:
             raise ValueError(f"kd.teacher_delay must be >= 0 frames, got {self.teacher_delay}")
         if self.nbest < 0 or (self.nbest and self.nbest_beam < self.nbest):
             raise ValueError(f"kd.nbest must be >= 0 and kd.nbest_beam >= kd.nbest, got {self.nbest} and {self.nbest_beam}")
+        if self.ctc_scale < 0:
+            raise ValueError(f"kd.ctc_scale must be >= 0, got {self.ctc_scale}")
 
     @property
     def enabled(self) -> bool:

@@ -15,6 +15,7 @@ from typing import Callable, Dict, Tuple
 
 import torch
 
+from distill.losses.ctc_kd import ctc_kd
 from distill.losses.lattice_kd import KdConfig, nbest_kd, nbest_targets, pruned_lattice_kd, teacher_forward
 from distill.models.config import LossConfig
 from distill.models.transducer import Transducer, TransducerLossOutput, combine_losses, num_params
@@ -62,7 +63,8 @@ def load_teacher(kd_config: KdConfig, device: torch.device) -> Transducer:
 
 def distillation_loss_fn(teacher: Transducer, loss_config: LossConfig, kd_config: KdConfig) -> LossFn:
     """The student's pruned RNN-T loss plus ``kd.scale`` times the lattice distillation loss
-    (plus ``kd.nbest_scale`` times the sequence-level term when ``kd.nbest`` > 0).
+    (plus ``kd.nbest_scale`` times the sequence-level term when ``kd.nbest`` > 0, and
+    ``kd.ctc_scale`` times the frame-level term on the CTC heads when that is > 0).
 
     The teacher runs first, in eval mode without gradient, on the features ``kd.teacher_input``
     names, its encoder output delayed by ``kd.teacher_delay`` frames; its prune ranges and occupancies define where and how much to distill, and with
@@ -71,6 +73,11 @@ def distillation_loss_fn(teacher: Transducer, loss_config: LossConfig, kd_config
     ``kd.during_ctc_warmup``.
     """
 
+    if kd_config.ctc_scale > 0 and teacher.ctc_output is None:
+        raise ValueError(
+            f"kd.ctc_scale > 0 distils through the CTC heads, but the teacher in {kd_config.teacher_exp_dir} has none: "
+            "use a teacher trained with model.aux_ctc: true, or set kd.ctc_scale=0"
+        )
     # The teacher's CTC loss is never used (and a teacher without a CTC head has none).
     teacher_loss_config = dataclasses.replace(loss_config, ctc_scale=0.0, ctc_warm_step=0)
 
@@ -99,6 +106,10 @@ def distillation_loss_fn(teacher: Transducer, loss_config: LossConfig, kd_config
                 seq = nbest_kd(student, out, hyps, weights, loss_config, batch_idx_train)
                 metrics["nbest_loss"] = float(seq)
                 loss = loss + kd_config.nbest_scale * seq
+            if kd_config.ctc_scale > 0:
+                frame_kd = ctc_kd(teacher, teacher_out, student, out, kd_config.temperature)
+                metrics["ctc_kd_loss"] = float(frame_kd)
+                loss = loss + kd_config.ctc_scale * frame_kd
         return loss, metrics, int(out.encoder_out_lens.sum())
 
     return compute
