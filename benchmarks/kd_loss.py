@@ -5,14 +5,14 @@ cost of distillation in a student training step, measured in one run.
 For B=8 utterances of T=250 encoder frames (10 s of audio), V=500 and U in {25, 50, 100}:
   - time and peak memory of the distillation loss (forward + backward into the student's
     encoder/predictor outputs) on k2's pruned lattice (s_range=5) and on the full lattice;
-  - one student training step at U=50 (the RNN student, its config's kd settings): plain;
+  - one student training step at U=50 (``--student``, rnn or dnn, its config's kd settings): plain;
     with distillation, teacher forward included; and with distillation with the teacher's
     output given (the loss's own cost, which must stay at most 1.3x a plain step).
 Peak memory is the growth of the process's peak RSS while the loss runs, measured in a fresh
 subprocess per case (CPU), or ``torch.cuda.max_memory_allocated`` on CUDA.
 
 Usage:
-  python benchmarks/kd_loss.py [--device cpu] [--repeats 3] [--threads 2] [--batch 8] [--frames 250]
+  python benchmarks/kd_loss.py [--device cpu] [--repeats 3] [--threads 2] [--batch 8] [--frames 250] [--student rnn]
 Prints a table and, at the end, one line of ratios (tests/benchmarks/test_kd_loss.py runs it small).
 """
 from __future__ import annotations
@@ -29,6 +29,7 @@ from pathlib import Path
 import k2
 import torch
 
+from distill.losses.ctc_kd import ctc_kd
 from distill.losses.lattice_kd import KdConfig, full_lattice_kd, pruned_lattice_kd
 from distill.models.config import LossConfig, ModelConfig
 from distill.models.registry import build_transducer
@@ -107,17 +108,17 @@ def measure_loss(U: int, variant: str, device_name: str, repeats: int, threads: 
     return {"time": min(times), "peak": max(peak, 0)}
 
 
-def measure_steps(device_name: str, repeats: int, threads: int) -> dict:
+def measure_steps(device_name: str, repeats: int, threads: int, student_name: str) -> dict:
     """One optimizer step of the student: plain, distilled, and distilled with the teacher's
     output precomputed (the distillation loss's own cost), U=50."""
     torch.set_num_threads(threads)
     device = torch.device(device_name)
     torch.manual_seed(0)
-    teacher, student = build("teacher", device).eval(), build("student_rnn", device)
+    teacher, student = build("teacher", device).eval(), build(f"student_{student_name}", device)
     optimizer = torch.optim.AdamW(student.parameters(), lr=1e-4)
     x, x_lens, y = make_batch(50, device)
     loss_config = LossConfig(prune_range=5, model_warm_step=0)
-    kd_config = dataclasses.replace(load_config(recipe_config_files(CONF, "student_rnn")).kd, teacher_exp_dir="-")
+    kd_config = dataclasses.replace(load_config(recipe_config_files(CONF, f"student_{student_name}")).kd, teacher_exp_dir="-")
     with torch.no_grad():
         t_out_given = teacher(x, x_lens, y, loss_config)
 
@@ -133,6 +134,8 @@ def measure_steps(device_name: str, repeats: int, threads: int) -> dict:
         loss = combine_losses(out, loss_config, 10_000)
         if t_out is not None:
             loss = loss + kd_config.scale * pruned_lattice_kd(t_out, student, out, kd_config)
+            if kd_config.ctc_scale > 0:
+                loss = loss + kd_config.ctc_scale * ctc_kd(teacher, t_out, student, out, kd_config.temperature)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -165,6 +168,7 @@ def main() -> None:
     parser.add_argument("--labels", type=int, nargs="+", default=[25, 50, 100])
     parser.add_argument("--batch", type=int, default=8, help="utterances per batch")
     parser.add_argument("--frames", type=int, default=250, help="encoder frames per utterance")
+    parser.add_argument("--student", choices=["rnn", "dnn"], default="rnn", help="the student of the step measurement")
     parser.add_argument("--_case", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--_steps", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -175,7 +179,7 @@ def main() -> None:
         print(json.dumps(measure_loss(int(args._case[0]), args._case[1], args.device, args.repeats, args.threads)))
         return
     if args._steps:
-        print(json.dumps(measure_steps(args.device, args.repeats, args.threads)))
+        print(json.dumps(measure_steps(args.device, args.repeats, args.threads, args.student)))
         return
 
     print(f"B={B} T={T_FRAMES} V={V} s_range=5 device={args.device} threads={args.threads} (best of {args.repeats})")
@@ -189,10 +193,10 @@ def main() -> None:
         ratios[U] = (t_ratio, m_ratio)
         print(f"{U:>4} | {pruned['time'] * 1e3:10.1f} {full['time'] * 1e3:10.1f} {t_ratio:10.3f} | "
               f"{pruned['peak'] / 2**20:10.1f} {full['peak'] / 2**20:10.1f} {m_ratio:9.3f}")
-    steps = in_subprocess(["--_steps", *common])
+    steps = in_subprocess(["--_steps", "--student", args.student, *common])
     step_ratio = steps["kd"] / steps["plain"]
     loss_ratio = steps["kd_loss"] / steps["plain"]
-    print(f"student step at U=50: plain {steps['plain'] * 1e3:.0f} ms; with distillation {steps['kd'] * 1e3:.0f} ms "
+    print(f"{args.student.upper()} student step at U=50: plain {steps['plain'] * 1e3:.0f} ms; with distillation {steps['kd'] * 1e3:.0f} ms "
           f"(teacher forward included), {steps['kd_loss'] * 1e3:.0f} ms (teacher output given: the loss's own cost, "
           f"goal <= 1.3x plain)")
     parts = [f"U={U}: time {t:.3f} mem {m:.3f}" for U, (t, m) in ratios.items()]

@@ -21,6 +21,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from distill.lang.tokenizer import LANG_ID_NAME, lang_identity, load_tokenizer
+from distill.losses.ctc_kd import require_ctc_head
 from distill.models.config import ModelConfig
 from distill.models.registry import build_transducer
 from distill.models.transducer import num_params
@@ -174,6 +175,8 @@ class Trainer:
         self.scheduler = WarmupEden(
             self.optimizer, config.optim.base_lr, config.optim.warmup_batches, config.optim.lr_batches, config.optim.lr_epochs
         )
+        if config.kd.enabled and config.kd.ctc_scale > 0:
+            require_ctc_head(unwrap(self.model), "student")  # now, not after the CTC warm-up
         self.loss_fn = loss_fn or make_loss_fn(config.loss, config.kd, self.device)
         # Validation always measures the plain transducer loss, so that students trained
         # with and without distillation (and the teacher) are compared on one scale.

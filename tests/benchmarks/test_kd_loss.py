@@ -5,15 +5,19 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO_ROOT
 
 
-def test_kd_loss_benchmark_prints_pruned_full_and_step_ratios():
+@pytest.mark.parametrize("student", ["rnn", "dnn"])  # dnn: its config adds the CTC-head term (kd.ctc_scale)
+def test_kd_loss_benchmark_prints_pruned_full_and_step_ratios(student):
     cmd = [sys.executable, str(REPO_ROOT / "benchmarks" / "kd_loss.py"), "--device", "cpu", "--repeats", "3",
-           "--threads", "1", "--batch", "2", "--frames", "60", "--labels", "10", "20"]
+           "--threads", "1", "--batch", "2", "--frames", "60", "--labels", "10", "20", "--student", student]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.startswith("B=2 T=60 V=500 s_range=5 device=cpu threads=1"), out.stdout
+    assert f"{student.upper()} student step at U=50" in out.stdout, out.stdout
     assert re.search(r"^\s+10 \|", out.stdout, re.M) and re.search(r"^\s+20 \|", out.stdout, re.M), out.stdout
     last = out.stdout.strip().splitlines()[-1]
     match = re.fullmatch(

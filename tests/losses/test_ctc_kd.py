@@ -81,8 +81,8 @@ def test_ctc_kd_refuses_a_student_without_a_ctc_head():
 
 def test_the_training_loss_adds_ctc_scale_times_the_term(tiny_data_dir, tmp_path):
     """Through make_loss_fn: the loss with kd.ctc_scale 2 is the loss without it plus twice the
-    logged ``ctc_kd_loss``, which equals :func:`ctc_kd` on the same batch; a teacher without
-    a CTC head is refused by name when the loss is made."""
+    logged ``ctc_kd_loss``, which equals :func:`ctc_kd` on the same batch; a student without a
+    CTC head is refused when its trainer is made, a teacher without one by name when the loss is."""
     teacher_exp = tmp_path / "teacher"
     Trainer(tiny_training_config(tiny_data_dir, teacher_exp, ["model.aux_ctc=true", "loss.ctc_scale=0.3"])).train()
     torch.manual_seed(3)
@@ -109,6 +109,10 @@ def test_the_training_loss_adds_ctc_scale_times_the_term(tiny_data_dir, tmp_path
         assert metrics["ctc_kd_loss"] == pytest.approx(float(ctc_kd(teacher, t_out, student, s_out)), rel=1e-5)
         assert metrics["kd_loss"] == pytest.approx(float(pruned_lattice_kd(t_out, student, s_out, kd_config)), rel=1e-5)
 
+    student_overrides = [f"kd.teacher_exp_dir={teacher_exp}", "kd.ctc_scale=1"]
+    with pytest.raises(ValueError, match="the student has none: train the student with model.aux_ctc: true"):
+        Trainer(tiny_training_config(tiny_data_dir, tmp_path / "student", student_overrides))
+    assert not (tmp_path / "student" / "epoch-1.pt").exists()
     no_head = tmp_path / "teacher_no_ctc"
     Trainer(tiny_training_config(tiny_data_dir, no_head, [])).train()
     with pytest.raises(ValueError, match=f"the teacher in {no_head} has none"):
