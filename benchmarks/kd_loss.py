@@ -29,12 +29,12 @@ from pathlib import Path
 import k2
 import torch
 
-from distill.losses.ctc_kd import ctc_kd
 from distill.losses.lattice_kd import KdConfig, full_lattice_kd, pruned_lattice_kd
 from distill.models.config import LossConfig, ModelConfig
 from distill.models.registry import build_transducer
 from distill.models.transducer import combine_losses
 from distill.train.config import load_config, recipe_config_files
+from distill.train.losses import distillation_terms
 
 CONF = Path(__file__).resolve().parents[1] / "egs" / "librispeech" / "ASR" / "conf"
 B, T_FRAMES, V = 8, 250, 500
@@ -133,9 +133,7 @@ def measure_steps(device_name: str, repeats: int, threads: int, student_name: st
         out = student(x, x_lens, y, loss_config, prune_ranges=t_out.ranges if shared else None)
         loss = combine_losses(out, loss_config, 10_000)
         if t_out is not None:
-            loss = loss + kd_config.scale * pruned_lattice_kd(t_out, student, out, kd_config)
-            if kd_config.ctc_scale > 0:
-                loss = loss + kd_config.ctc_scale * ctc_kd(teacher, t_out, student, out, kd_config.temperature)
+            loss = loss + distillation_terms(teacher, t_out, student, out, loss_config, kd_config, 10_000)[0]
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import torch
 
+from distill.losses.lattice_kd import kl_per_node
+from distill.models.conformer import make_pad_mask
 from distill.models.transducer import Transducer, TransducerLossOutput
 
 
@@ -27,12 +29,10 @@ def require_ctc_head(model: Transducer, role: str) -> None:
         )
 
 
-def ctc_log_probs(model: Transducer, encoder_out: torch.Tensor, temperature: float) -> torch.Tensor:
-    """``model``'s CTC head on ``encoder_out`` (N, T, C), softened by ``temperature``: (N, T, V) in float32."""
-    require_ctc_head(model, "model")
+def ctc_logits(model: Transducer, encoder_out: torch.Tensor) -> torch.Tensor:
+    """``model``'s CTC head on ``encoder_out`` (N, T, C): (N, T, V) in float32, as its CTC loss."""
     with torch.autocast(device_type=encoder_out.device.type, enabled=False):
-        logits = model.ctc_output(encoder_out.float())
-    return torch.log_softmax(logits / temperature, dim=-1)
+        return model.ctc_output(encoder_out.float())
 
 
 def ctc_kd(
@@ -60,10 +60,8 @@ def ctc_kd(
     if not torch.equal(teacher_out.encoder_out_lens, student_out.encoder_out_lens):
         raise ValueError("Teacher and student must have the same frame rate (subsampling by 4)")
     with torch.no_grad():
-        lp_t = ctc_log_probs(teacher, teacher_out.encoder_out, temperature)
-    lp_s = ctc_log_probs(student, student_out.encoder_out, temperature)
-    p_t = lp_t.exp()
-    kl = (p_t * (lp_t - lp_s)).sum(dim=-1)  # (N, T); the softmax gives p_t > 0 everywhere
-    frames = torch.arange(kl.size(1), device=kl.device)
-    valid = frames[None, :] < student_out.encoder_out_lens[:, None]
-    return (kl * valid).sum() * temperature**2
+        teacher_logits = ctc_logits(teacher, teacher_out.encoder_out)
+    student_logits = ctc_logits(student, student_out.encoder_out)
+    kl = kl_per_node(teacher_logits, student_logits, None, None, student.blank_id, temperature, "full")  # (N, T)
+    padding = make_pad_mask(student_out.encoder_out_lens, kl.size(1))
+    return kl.masked_fill(padding, 0.0).sum() * temperature**2

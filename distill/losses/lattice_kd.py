@@ -334,8 +334,8 @@ def at_least_float32(x: torch.Tensor) -> torch.Tensor:
 def kl_per_node(
     teacher_logits: torch.Tensor,
     student_logits: torch.Tensor,
-    labels: torch.Tensor,
-    has_label: torch.Tensor,
+    labels: Optional[torch.Tensor],
+    has_label: Optional[torch.Tensor],
     blank_id: int,
     temperature: float,
     distribution: str,
@@ -344,9 +344,10 @@ def kl_per_node(
 
     Args:
       teacher_logits / student_logits:
-        Joiner outputs on the same nodes, shape (B, T, R, V).
+        Joiner outputs on the same nodes, shape (B, T, R, V) (or any shape (..., V) with the
+        full distribution: :mod:`distill.losses.ctc_kd` passes CTC outputs (B, T, V)).
       labels / has_label:
-        From :func:`node_labels` (used by the collapsed distribution).
+        From :func:`node_labels`; only the collapsed distribution uses them (None otherwise).
       blank_id:
         The blank id.
       temperature:
@@ -354,11 +355,13 @@ def kl_per_node(
       distribution:
         "full" or "collapsed".
     Returns:
-      Tensor of shape (B, T, R), in float32 (float64 for float64 inputs).
+      Tensor of the logits' shape without V, in float32 (float64 for float64 inputs).
     """
     lp_t = torch.log_softmax(at_least_float32(teacher_logits) / temperature, dim=-1)
     lp_s = torch.log_softmax(at_least_float32(student_logits) / temperature, dim=-1)
     if distribution == "collapsed":
+        if labels is None or has_label is None:
+            raise ValueError("the collapsed distribution needs the node labels")
         lp_t = collapsed_log_probs(lp_t, labels, has_label, blank_id)
         lp_s = collapsed_log_probs(lp_s, labels, has_label, blank_id)
     elif distribution != "full":

@@ -15,7 +15,7 @@ from typing import Callable, Dict, Tuple
 
 import torch
 
-from distill.losses.ctc_kd import ctc_kd
+from distill.losses.ctc_kd import ctc_kd, require_ctc_head
 from distill.losses.lattice_kd import KdConfig, nbest_kd, nbest_targets, pruned_lattice_kd, teacher_forward
 from distill.models.config import LossConfig
 from distill.models.transducer import Transducer, TransducerLossOutput, combine_losses, num_params
@@ -73,11 +73,8 @@ def distillation_loss_fn(teacher: Transducer, loss_config: LossConfig, kd_config
     ``kd.during_ctc_warmup``.
     """
 
-    if kd_config.ctc_scale > 0 and teacher.ctc_output is None:
-        raise ValueError(
-            f"kd.ctc_scale > 0 distils through the CTC heads, but the teacher in {kd_config.teacher_exp_dir} has none: "
-            "use a teacher trained with model.aux_ctc: true, or set kd.ctc_scale=0"
-        )
+    if kd_config.ctc_scale > 0:
+        require_ctc_head(teacher, f"teacher in {kd_config.teacher_exp_dir}")
     # The teacher's CTC loss is never used (and a teacher without a CTC head has none).
     teacher_loss_config = dataclasses.replace(loss_config, ctc_scale=0.0, ctc_warm_step=0)
 
@@ -97,22 +94,43 @@ def distillation_loss_fn(teacher: Transducer, loss_config: LossConfig, kd_config
         loss = combine_losses(out, loss_config, batch_idx_train)
         metrics = {**rnnt_metrics(out, loss_config), "kd_loss": 0.0}
         if teacher_out is not None:
-            student = unwrap(model)
-            kd = pruned_lattice_kd(teacher_out, student, out, kd_config)
-            metrics["kd_loss"] = float(kd)
-            loss = loss + kd_config.scale * kd
-            if kd_config.nbest > 0:
-                hyps, weights = nbest_targets(teacher, teacher_out, kd_config.nbest, kd_config.nbest_beam)
-                seq = nbest_kd(student, out, hyps, weights, loss_config, batch_idx_train)
-                metrics["nbest_loss"] = float(seq)
-                loss = loss + kd_config.nbest_scale * seq
-            if kd_config.ctc_scale > 0:
-                frame_kd = ctc_kd(teacher, teacher_out, student, out, kd_config.temperature)
-                metrics["ctc_kd_loss"] = float(frame_kd)
-                loss = loss + kd_config.ctc_scale * frame_kd
+            kd, kd_metrics = distillation_terms(teacher, teacher_out, unwrap(model), out, loss_config, kd_config, batch_idx_train)
+            loss = loss + kd
+            metrics.update(kd_metrics)
         return loss, metrics, int(out.encoder_out_lens.sum())
 
     return compute
+
+
+def distillation_terms(
+    teacher: Transducer,
+    teacher_out: TransducerLossOutput,
+    student: Transducer,
+    student_out: TransducerLossOutput,
+    loss_config: LossConfig,
+    kd_config: KdConfig,
+    batch_idx_train: int,
+) -> Tuple[torch.Tensor, Dict[str, float]]:
+    """The distillation terms added to the student's own loss, weighted by their ``kd`` scales:
+    the lattice term, and the sequence-level and CTC-head terms when enabled.
+
+    Returns:
+      ``(total, metrics)``: the weighted sum, and each term unweighted (``kd_loss``,
+      ``nbest_loss``, ``ctc_kd_loss``) for logging.
+    """
+    kd = pruned_lattice_kd(teacher_out, student, student_out, kd_config)
+    metrics = {"kd_loss": float(kd)}
+    total = kd_config.scale * kd
+    if kd_config.nbest > 0:
+        hyps, weights = nbest_targets(teacher, teacher_out, kd_config.nbest, kd_config.nbest_beam)
+        seq = nbest_kd(student, student_out, hyps, weights, loss_config, batch_idx_train)
+        metrics["nbest_loss"] = float(seq)
+        total = total + kd_config.nbest_scale * seq
+    if kd_config.ctc_scale > 0:
+        frame_kd = ctc_kd(teacher, teacher_out, student, student_out, kd_config.temperature)
+        metrics["ctc_kd_loss"] = float(frame_kd)
+        total = total + kd_config.ctc_scale * frame_kd
+    return total, metrics
 
 
 def make_loss_fn(loss_config: LossConfig, kd_config: KdConfig, device: torch.device) -> LossFn:
