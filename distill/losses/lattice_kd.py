@@ -96,6 +96,9 @@ class KdConfig:
         too. Off by default: the distillation term supervises the transducer lattice, so it
         joins when the transducer losses do. From the first batch, on the TIMIT demo, it
         held the RNN student on the blank-only plateau (egs/timit/ASR/RESULTS.md).
+      ctc_during_warmup: the CTC-head term (``ctc_scale`` > 0) from the first batch, while the
+        lattice terms still wait for the warm-up (unless ``during_ctc_warmup``): it needs no
+        lattice, and during the warm-up the student trains its CTC head alone.
     """
 
     teacher_exp_dir: str = ""
@@ -113,6 +116,7 @@ class KdConfig:
     nbest_beam: int = 4
     ctc_scale: float = 0.0
     during_ctc_warmup: bool = False
+    ctc_during_warmup: bool = False
 
     def __post_init__(self) -> None:
         if self.weighting not in WEIGHTINGS:
@@ -131,6 +135,8 @@ class KdConfig:
             raise ValueError(f"kd.nbest must be >= 0 and kd.nbest_beam >= kd.nbest, got {self.nbest} and {self.nbest_beam}")
         if self.ctc_scale < 0:
             raise ValueError(f"kd.ctc_scale must be >= 0, got {self.ctc_scale}")
+        if self.ctc_during_warmup and self.ctc_scale == 0:
+            raise ValueError("kd.ctc_during_warmup is set but kd.ctc_scale is 0: set kd.ctc_scale > 0 or drop it")
 
     @property
     def enabled(self) -> bool:

@@ -69,8 +69,9 @@ def distillation_loss_fn(teacher: Transducer, loss_config: LossConfig, kd_config
     The teacher runs first, in eval mode without gradient, on the features ``kd.teacher_input``
     names, its encoder output delayed by ``kd.teacher_delay`` frames; its prune ranges and occupancies define where and how much to distill, and with
     ``kd.bounds: teacher`` the student's own pruned loss uses its bounds too. During the
-    student's CTC warm-up the term is left out (and the teacher not run) unless
-    ``kd.during_ctc_warmup``.
+    student's CTC warm-up the lattice terms are left out unless ``kd.during_ctc_warmup``, the
+    CTC-head term unless either that or ``kd.ctc_during_warmup``; the teacher runs only when
+    some term needs it.
     """
 
     if kd_config.ctc_scale > 0:
@@ -81,12 +82,13 @@ def distillation_loss_fn(teacher: Transducer, loss_config: LossConfig, kd_config
     def compute(model: torch.nn.Module, inputs: Tuple, batch_idx_train: int):
         x, x_lens, y = inputs[:3]
         x_clean = inputs[3] if len(inputs) > 3 else x
-        distill = kd_config.during_ctc_warmup or not loss_config.ctc_only(batch_idx_train)
+        lattice = kd_config.during_ctc_warmup or not loss_config.ctc_only(batch_idx_train)
+        frame_level = kd_config.ctc_scale > 0 and (lattice or kd_config.ctc_during_warmup)
         teacher_out = None
-        if distill:
+        if lattice or frame_level:
             teacher_x = x_clean if kd_config.teacher_input == "clean" else x
             teacher_out = teacher_forward(teacher, teacher_x, x_lens, y, teacher_loss_config, kd_config.teacher_delay)
-        shared = teacher_out is not None and kd_config.bounds == "teacher"
+        shared = lattice and kd_config.bounds == "teacher"
         out = model(
             x, x_lens, y, loss_config, warmup=loss_config.warmup(batch_idx_train),
             prune_ranges=teacher_out.ranges if shared else None,
@@ -94,7 +96,9 @@ def distillation_loss_fn(teacher: Transducer, loss_config: LossConfig, kd_config
         loss = combine_losses(out, loss_config, batch_idx_train)
         metrics = {**rnnt_metrics(out, loss_config), "kd_loss": 0.0}
         if teacher_out is not None:
-            kd, kd_metrics = distillation_terms(teacher, teacher_out, unwrap(model), out, loss_config, kd_config, batch_idx_train)
+            kd, kd_metrics = distillation_terms(
+                teacher, teacher_out, unwrap(model), out, loss_config, kd_config, batch_idx_train, lattice=lattice
+            )
             loss = loss + kd
             metrics.update(kd_metrics)
         return loss, metrics, int(out.encoder_out_lens.sum())
@@ -110,18 +114,23 @@ def distillation_terms(
     loss_config: LossConfig,
     kd_config: KdConfig,
     batch_idx_train: int,
+    lattice: bool = True,
 ) -> Tuple[torch.Tensor, Dict[str, float]]:
     """The distillation terms added to the student's own loss, weighted by their ``kd`` scales:
-    the lattice term, and the sequence-level and CTC-head terms when enabled.
+    the lattice term, and the sequence-level and CTC-head terms when enabled (with ``lattice``
+    False, during the CTC warm-up, the CTC-head term alone).
 
     Returns:
       ``(total, metrics)``: the weighted sum, and each term unweighted (``kd_loss``,
       ``nbest_loss``, ``ctc_kd_loss``) for logging.
     """
-    kd = pruned_lattice_kd(teacher_out, student, student_out, kd_config)
-    metrics = {"kd_loss": float(kd)}
-    total = kd_config.scale * kd
-    if kd_config.nbest > 0:
+    total = student_out.encoder_out.new_zeros(())
+    metrics = {"kd_loss": 0.0}
+    if lattice:
+        kd = pruned_lattice_kd(teacher_out, student, student_out, kd_config)
+        metrics["kd_loss"] = float(kd)
+        total = total + kd_config.scale * kd
+    if lattice and kd_config.nbest > 0:
         hyps, weights = nbest_targets(teacher, teacher_out, kd_config.nbest, kd_config.nbest_beam)
         seq = nbest_kd(student, student_out, hyps, weights, loss_config, batch_idx_train)
         metrics["nbest_loss"] = float(seq)

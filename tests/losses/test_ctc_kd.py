@@ -79,19 +79,34 @@ def test_ctc_kd_refuses_a_student_without_a_ctc_head():
         KdConfig(ctc_scale=-1.0)
 
 
-def test_the_training_loss_adds_ctc_scale_times_the_term(tiny_data_dir, tmp_path):
-    """Through make_loss_fn: the loss with kd.ctc_scale 2 is the loss without it plus twice the
-    logged ``ctc_kd_loss``, which equals :func:`ctc_kd` on the same batch; a student without a
-    CTC head is refused when its trainer is made, a teacher without one by name when the loss is."""
-    teacher_exp = tmp_path / "teacher"
-    Trainer(tiny_training_config(tiny_data_dir, teacher_exp, ["model.aux_ctc=true", "loss.ctc_scale=0.3"])).train()
+@pytest.fixture(scope="module")
+def ctc_teacher_exp(tiny_data_dir, tmp_path_factory):
+    """A tiny teacher with a CTC head, trained on the tiny corpus (seconds). Read-only."""
+    exp = tmp_path_factory.mktemp("ctc_teacher")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    Trainer(tiny_training_config(tiny_data_dir, exp, ["model.aux_ctc=true", "loss.ctc_scale=0.3"])).train()
+    torch.set_num_threads(threads)
+    return exp
+
+
+def student_and_batch():
+    """A tiny student with a CTC head (vocabulary of the tiny corpus) and a batch for it."""
     torch.manual_seed(3)
     student = build_transducer(ModelConfig(
         encoder_dim=8, nhead=2, num_encoder_layers=1, dim_feedforward=16, cnn_module_kernel=3, subsampling_channels=4,
         decoder_dim=8, joiner_dim=8, vocab_size=100, dropout=0.0, aux_ctc=True)).eval()
     torch.manual_seed(0)
     x, x_lens = torch.randn(2, 60, 80), torch.tensor([60, 48])
-    y = k2.RaggedTensor([[5, 9, 13], [7, 2]])
+    return student, (x, x_lens, k2.RaggedTensor([[5, 9, 13], [7, 2]]))
+
+
+def test_the_training_loss_adds_ctc_scale_times_the_term(tiny_data_dir, ctc_teacher_exp, tmp_path):
+    """Through make_loss_fn: the loss with kd.ctc_scale 2 is the loss without it plus twice the
+    logged ``ctc_kd_loss``, which equals :func:`ctc_kd` on the same batch; a student without a
+    CTC head is refused when its trainer is made, a teacher without one by name when the loss is."""
+    teacher_exp = ctc_teacher_exp
+    student, (x, x_lens, y) = student_and_batch()
     loss_config = LossConfig(prune_range=3)
     cpu = torch.device("cpu")
     with torch.no_grad():
@@ -117,3 +132,29 @@ def test_the_training_loss_adds_ctc_scale_times_the_term(tiny_data_dir, tmp_path
     Trainer(tiny_training_config(tiny_data_dir, no_head, [])).train()
     with pytest.raises(ValueError, match=f"the teacher in {no_head} has none"):
         make_loss_fn(loss_config, dataclasses.replace(kd_config, teacher_exp_dir=str(no_head)), cpu)
+
+
+def test_the_ctc_head_term_can_start_with_the_ctc_warmup(ctc_teacher_exp):
+    """During the CTC warm-up: no distillation term by default; with kd.ctc_during_warmup the
+    CTC-head term alone (the lattice term still waits), added to the warm-up's own loss;
+    after the warm-up both terms, as without the option. The option needs kd.ctc_scale > 0."""
+    student, batch = student_and_batch()
+    loss_config = LossConfig(prune_range=3, ctc_scale=0.3, ctc_warm_step=3, model_warm_step=0)
+    cpu = torch.device("cpu")
+
+    def run(batch_idx: int, **kd):
+        loss_fn = make_loss_fn(loss_config, KdConfig(teacher_exp_dir=str(ctc_teacher_exp), ctc_scale=2.0, **kd), cpu)
+        with torch.no_grad():
+            loss, metrics, _ = loss_fn(student, batch, batch_idx)
+        return float(loss), metrics
+
+    plain, plain_metrics = run(2)
+    early, early_metrics = run(2, ctc_during_warmup=True)
+    assert "ctc_kd_loss" not in plain_metrics and plain_metrics["kd_loss"] == 0.0
+    assert early_metrics["kd_loss"] == 0.0 and early_metrics["ctc_kd_loss"] > 0
+    assert early == pytest.approx(plain + 2.0 * early_metrics["ctc_kd_loss"], rel=1e-5)
+    late, late_metrics = run(3, ctc_during_warmup=True)
+    assert late_metrics["kd_loss"] > 0 and late_metrics["ctc_kd_loss"] == pytest.approx(early_metrics["ctc_kd_loss"])
+    assert (late, late_metrics) == run(3)
+    with pytest.raises(ValueError, match="kd.ctc_during_warmup is set but kd.ctc_scale is 0"):
+        KdConfig(ctc_during_warmup=True)
