@@ -11,11 +11,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, Tuple, Union
 
 import torch
 
-from distill.losses.ctc_kd import ctc_kd, require_ctc_head
+from distill.losses.ctc_kd import EncoderOutput, ctc_kd, require_ctc_head, teacher_encoder_forward
 from distill.losses.lattice_kd import KdConfig, nbest_kd, nbest_targets, pruned_lattice_kd, teacher_forward
 from distill.models.config import LossConfig
 from distill.models.transducer import Transducer, TransducerLossOutput, combine_losses, num_params
@@ -84,10 +84,12 @@ def distillation_loss_fn(teacher: Transducer, loss_config: LossConfig, kd_config
         x_clean = inputs[3] if len(inputs) > 3 else x
         lattice = kd_config.during_ctc_warmup or not loss_config.ctc_only(batch_idx_train)
         frame_level = kd_config.ctc_scale > 0 and (lattice or kd_config.ctc_during_warmup)
+        teacher_x = x_clean if kd_config.teacher_input == "clean" else x
         teacher_out = None
-        if lattice or frame_level:
-            teacher_x = x_clean if kd_config.teacher_input == "clean" else x
+        if lattice:
             teacher_out = teacher_forward(teacher, teacher_x, x_lens, y, teacher_loss_config, kd_config.teacher_delay)
+        elif frame_level:
+            teacher_out = teacher_encoder_forward(teacher, teacher_x, x_lens, kd_config.teacher_delay)
         shared = lattice and kd_config.bounds == "teacher"
         out = model(
             x, x_lens, y, loss_config, warmup=loss_config.warmup(batch_idx_train),
@@ -108,7 +110,7 @@ def distillation_loss_fn(teacher: Transducer, loss_config: LossConfig, kd_config
 
 def distillation_terms(
     teacher: Transducer,
-    teacher_out: TransducerLossOutput,
+    teacher_out: Union[TransducerLossOutput, EncoderOutput],
     student: Transducer,
     student_out: TransducerLossOutput,
     loss_config: LossConfig,
@@ -118,7 +120,8 @@ def distillation_terms(
 ) -> Tuple[torch.Tensor, Dict[str, float]]:
     """The distillation terms added to the student's own loss, weighted by their ``kd`` scales:
     the lattice term, and the sequence-level and CTC-head terms when enabled (with ``lattice``
-    False, during the CTC warm-up, the CTC-head term alone).
+    False, during the CTC warm-up, the CTC-head term alone, and ``teacher_out`` may be the
+    teacher's encoder output alone).
 
     Returns:
       ``(total, metrics)``: the weighted sum, and each term unweighted (``kd_loss``,

@@ -136,7 +136,8 @@ def test_the_training_loss_adds_ctc_scale_times_the_term(tiny_data_dir, ctc_teac
 
 def test_the_ctc_head_term_can_start_with_the_ctc_warmup(ctc_teacher_exp):
     """During the CTC warm-up: no distillation term by default; with kd.ctc_during_warmup the
-    CTC-head term alone (the lattice term still waits), added to the warm-up's own loss;
+    CTC-head term alone (the lattice term still waits; the teacher's encoder alone runs, and
+    gives the term its full forward would), added to the warm-up's own loss;
     after the warm-up both terms, as without the option. The option needs kd.ctc_scale > 0."""
     student, batch = student_and_batch()
     loss_config = LossConfig(prune_range=3, ctc_scale=0.3, ctc_warm_step=3, model_warm_step=0)
@@ -156,5 +157,8 @@ def test_the_ctc_head_term_can_start_with_the_ctc_warmup(ctc_teacher_exp):
     late, late_metrics = run(3, ctc_during_warmup=True)
     assert late_metrics["kd_loss"] > 0 and late_metrics["ctc_kd_loss"] == pytest.approx(early_metrics["ctc_kd_loss"])
     assert (late, late_metrics) == run(3)
+    # The warm-up runs the teacher's encoder alone: the same (delayed) frames as its full forward.
+    delayed_early = run(2, ctc_during_warmup=True, teacher_delay=2)[1]["ctc_kd_loss"]
+    assert delayed_early == pytest.approx(run(3, teacher_delay=2)[1]["ctc_kd_loss"]) and delayed_early != early_metrics["ctc_kd_loss"]
     with pytest.raises(ValueError, match="kd.ctc_during_warmup is set but kd.ctc_scale is 0"):
         KdConfig(ctc_during_warmup=True)
