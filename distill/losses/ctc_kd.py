@@ -13,29 +13,13 @@ the number of frames, so it is normalized per frame, like the lattice term.
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Union
+from typing import Union
 
 import torch
 
-from distill.losses.lattice_kd import delay_frames, kl_per_node
+from distill.losses.lattice_kd import EncoderOutput, kl_per_node
 from distill.models.conformer import make_pad_mask
 from distill.models.transducer import Transducer, TransducerLossOutput
-
-
-class EncoderOutput(NamedTuple):
-    """A model's encoder output alone: all the frame-level term needs of the teacher."""
-
-    encoder_out: torch.Tensor
-    encoder_out_lens: torch.Tensor
-
-
-def teacher_encoder_forward(teacher: Transducer, x: torch.Tensor, x_lens: torch.Tensor, delay: int = 0) -> EncoderOutput:
-    """The teacher's encoder alone (no gradient), delayed by ``delay`` frames as in
-    :func:`distill.losses.lattice_kd.teacher_forward`: during the CTC warm-up the frame-level
-    term is the only one, and the teacher's lattice would cost as much again for nothing."""
-    with torch.no_grad():
-        encoder_out, encoder_out_lens = teacher.encoder(x, x_lens)
-        return EncoderOutput(delay_frames(encoder_out, delay), encoder_out_lens)
 
 
 def require_ctc_head(model: Transducer, role: str) -> None:

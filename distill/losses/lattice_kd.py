@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import List, NamedTuple, Optional, Tuple
 
 import k2
 import torch
@@ -167,6 +167,22 @@ def delay_frames(encoder_out: torch.Tensor, delay: int) -> torch.Tensor:
     return torch.cat([encoder_out[:, :1].expand(-1, delay, -1), encoder_out[:, : T - delay]], dim=1)
 
 
+class EncoderOutput(NamedTuple):
+    """A model's encoder output alone: all the frame-level term needs of the teacher."""
+
+    encoder_out: torch.Tensor
+    encoder_out_lens: torch.Tensor
+
+
+def teacher_encoder_forward(teacher: Transducer, x: torch.Tensor, x_lens: torch.Tensor, delay: int = 0) -> EncoderOutput:
+    """The teacher's encoder alone (no gradient), its output delayed by ``delay`` frames
+    (:func:`delay_frames`): all that the frame-level term of :mod:`distill.losses.ctc_kd`
+    needs, e.g. during the CTC warm-up, where the teacher's lattice would be computed for nothing."""
+    with torch.no_grad():
+        encoder_out, encoder_out_lens = teacher.encoder(x, x_lens)
+        return EncoderOutput(delay_frames(encoder_out, delay), encoder_out_lens)
+
+
 def teacher_forward(
     teacher: Transducer, x: torch.Tensor, x_lens: torch.Tensor, y: k2.RaggedTensor, loss_config: LossConfig, delay: int = 0
 ) -> TransducerLossOutput:
@@ -175,8 +191,8 @@ def teacher_forward(
     with torch.no_grad():
         if delay <= 0:
             return teacher(x, x_lens, y, loss_config)
-        encoder_out, encoder_out_lens = teacher.encoder(x, x_lens)
-        return teacher.transducer_losses(delay_frames(encoder_out, delay), encoder_out_lens, y, loss_config)
+        encoder = teacher_encoder_forward(teacher, x, x_lens, delay)
+        return teacher.transducer_losses(encoder.encoder_out, encoder.encoder_out_lens, y, loss_config)
 
 
 def node_occupancy(px_grad: torch.Tensor, py_grad: torch.Tensor) -> torch.Tensor:

@@ -15,8 +15,16 @@ from typing import Callable, Dict, Tuple, Union
 
 import torch
 
-from distill.losses.ctc_kd import EncoderOutput, ctc_kd, require_ctc_head, teacher_encoder_forward
-from distill.losses.lattice_kd import KdConfig, nbest_kd, nbest_targets, pruned_lattice_kd, teacher_forward
+from distill.losses.ctc_kd import ctc_kd, require_ctc_head
+from distill.losses.lattice_kd import (
+    EncoderOutput,
+    KdConfig,
+    nbest_kd,
+    nbest_targets,
+    pruned_lattice_kd,
+    teacher_encoder_forward,
+    teacher_forward,
+)
 from distill.models.config import LossConfig
 from distill.models.transducer import Transducer, TransducerLossOutput, combine_losses, num_params
 from distill.train.checkpoint import last_epoch, load_averaged_model
