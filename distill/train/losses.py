@@ -106,9 +106,7 @@ def distillation_loss_fn(teacher: Transducer, loss_config: LossConfig, kd_config
         loss = combine_losses(out, loss_config, batch_idx_train)
         metrics = {**rnnt_metrics(out, loss_config), "kd_loss": 0.0}
         if teacher_out is not None:
-            kd, kd_metrics = distillation_terms(
-                teacher, teacher_out, unwrap(model), out, loss_config, kd_config, batch_idx_train, lattice=lattice
-            )
+            kd, kd_metrics = distillation_terms(teacher, teacher_out, unwrap(model), out, loss_config, kd_config, batch_idx_train)
             loss = loss + kd
             metrics.update(kd_metrics)
         return loss, metrics, int(out.encoder_out_lens.sum())
@@ -124,12 +122,11 @@ def distillation_terms(
     loss_config: LossConfig,
     kd_config: KdConfig,
     batch_idx_train: int,
-    lattice: bool = True,
 ) -> Tuple[torch.Tensor, Dict[str, float]]:
     """The distillation terms added to the student's own loss, weighted by their ``kd`` scales:
-    the lattice term, and the sequence-level and CTC-head terms when enabled (with ``lattice``
-    False, during the CTC warm-up, the CTC-head term alone, and ``teacher_out`` may be the
-    teacher's encoder output alone).
+    the lattice term, and the sequence-level and CTC-head terms when enabled. Given the
+    teacher's encoder output alone (an :class:`EncoderOutput`: the CTC warm-up with
+    ``kd.ctc_during_warmup``), the CTC-head term alone.
 
     Returns:
       ``(total, metrics)``: the weighted sum, and each term unweighted (``kd_loss``,
@@ -137,15 +134,15 @@ def distillation_terms(
     """
     total = student_out.encoder_out.new_zeros(())
     metrics = {"kd_loss": 0.0}
-    if lattice:
+    if isinstance(teacher_out, TransducerLossOutput):  # the teacher's lattice: the lattice terms
         kd = pruned_lattice_kd(teacher_out, student, student_out, kd_config)
         metrics["kd_loss"] = float(kd)
         total = total + kd_config.scale * kd
-    if lattice and kd_config.nbest > 0:
-        hyps, weights = nbest_targets(teacher, teacher_out, kd_config.nbest, kd_config.nbest_beam)
-        seq = nbest_kd(student, student_out, hyps, weights, loss_config, batch_idx_train)
-        metrics["nbest_loss"] = float(seq)
-        total = total + kd_config.nbest_scale * seq
+        if kd_config.nbest > 0:
+            hyps, weights = nbest_targets(teacher, teacher_out, kd_config.nbest, kd_config.nbest_beam)
+            seq = nbest_kd(student, student_out, hyps, weights, loss_config, batch_idx_train)
+            metrics["nbest_loss"] = float(seq)
+            total = total + kd_config.nbest_scale * seq
     if kd_config.ctc_scale > 0:
         frame_kd = ctc_kd(teacher, teacher_out, student, student_out, kd_config.temperature)
         metrics["ctc_kd_loss"] = float(frame_kd)

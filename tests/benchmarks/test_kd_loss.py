@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import REPO_ROOT
 
 
-@pytest.mark.parametrize("student", ["rnn", "dnn"])  # dnn: its config adds the CTC-head term (kd.ctc_scale)
+@pytest.mark.parametrize("student", ["rnn", "dnn"])  # each with its own config's kd settings
 def test_kd_loss_benchmark_prints_pruned_full_and_step_ratios(student):
     cmd = [sys.executable, str(REPO_ROOT / "benchmarks" / "kd_loss.py"), "--device", "cpu", "--repeats", "3",
            "--threads", "1", "--batch", "2", "--frames", "60", "--labels", "10", "20", "--student", student]
