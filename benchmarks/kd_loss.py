@@ -6,8 +6,9 @@ For B=8 utterances of T=250 encoder frames (10 s of audio), V=500 and U in {25, 
   - time and peak memory of the distillation loss (forward + backward into the student's
     encoder/predictor outputs) on k2's pruned lattice (s_range=5) and on the full lattice;
   - one student training step at U=50 (``--student``, rnn or dnn, its config's kd settings): plain;
-    with distillation, teacher forward included; and with distillation with the teacher's
-    output given (the loss's own cost, which must stay at most 1.3x a plain step).
+    with distillation, teacher forward included; with the teacher's encoder output from memory
+    (``kd.cache_teacher``: its predictor, joiner and lattice still computed); and with the
+    teacher's output given (the loss's own cost, which must stay at most 1.3x a plain step).
 Peak memory is the growth of the process's peak RSS while the loss runs, measured in a fresh
 subprocess per case (CPU), or ``torch.cuda.max_memory_allocated`` on CUDA.
 
@@ -29,7 +30,8 @@ from pathlib import Path
 import k2
 import torch
 
-from distill.losses.lattice_kd import KdConfig, full_lattice_kd, pruned_lattice_kd
+from distill.losses.lattice_kd import KdConfig, full_lattice_kd, pruned_lattice_kd, teacher_forward
+from distill.losses.teacher_cache import TeacherEncoderCache
 from distill.models.config import LossConfig, ModelConfig
 from distill.models.registry import build_transducer
 from distill.models.transducer import combine_losses
@@ -109,8 +111,9 @@ def measure_loss(U: int, variant: str, device_name: str, repeats: int, threads: 
 
 
 def measure_steps(device_name: str, repeats: int, threads: int, student_name: str) -> dict:
-    """One optimizer step of the student: plain, distilled, and distilled with the teacher's
-    output precomputed (the distillation loss's own cost), U=50."""
+    """One optimizer step of the student: plain, distilled, distilled with the teacher's
+    encoder output cached, and distilled with the teacher's output precomputed (the
+    distillation loss's own cost), U=50."""
     torch.set_num_threads(threads)
     device = torch.device(device_name)
     torch.manual_seed(0)
@@ -121,12 +124,17 @@ def measure_steps(device_name: str, repeats: int, threads: int, student_name: st
     kd_config = dataclasses.replace(load_config(recipe_config_files(CONF, f"student_{student_name}")).kd, teacher_exp_dir="-")
     with torch.no_grad():
         t_out_given = teacher(x, x_lens, y, loss_config)
+    cut_ids = [f"cut{i}" for i in range(x.size(0))]
+    cache = TeacherEncoderCache(1 << 34)
+    teacher_forward(teacher, x, x_lens, y, loss_config, cut_ids=cut_ids, cache=cache)  # the first epoch
 
     def step(variant: str) -> None:
         t_out = None
         if variant == "kd":
             with torch.no_grad():
                 t_out = teacher(x, x_lens, y, loss_config)
+        elif variant == "kd_cached":
+            t_out = teacher_forward(teacher, x, x_lens, y, loss_config, cut_ids=cut_ids, cache=cache)
         elif variant == "kd_loss":
             t_out = t_out_given
         shared = t_out is not None and kd_config.bounds == "teacher"
@@ -141,7 +149,7 @@ def measure_steps(device_name: str, repeats: int, threads: int, student_name: st
             torch.cuda.synchronize()
 
     result = {}
-    for variant in ("plain", "kd", "kd_loss"):
+    for variant in ("plain", "kd", "kd_cached", "kd_loss"):
         step(variant)
         times = []
         for _ in range(repeats):
@@ -193,13 +201,15 @@ def main() -> None:
               f"{pruned['peak'] / 2**20:10.1f} {full['peak'] / 2**20:10.1f} {m_ratio:9.3f}")
     steps = in_subprocess(["--_steps", "--student", args.student, *common])
     step_ratio = steps["kd"] / steps["plain"]
+    cached_ratio = steps["kd_cached"] / steps["plain"]
     loss_ratio = steps["kd_loss"] / steps["plain"]
     print(f"{args.student.upper()} student step at U=50: plain {steps['plain'] * 1e3:.0f} ms; with distillation {steps['kd'] * 1e3:.0f} ms "
-          f"(teacher forward included), {steps['kd_loss'] * 1e3:.0f} ms (teacher output given: the loss's own cost, "
+          f"(teacher forward included), {steps['kd_cached'] * 1e3:.0f} ms (the teacher's encoder output from memory, "
+          f"kd.cache_teacher), {steps['kd_loss'] * 1e3:.0f} ms (teacher output given: the loss's own cost, "
           f"goal <= 1.3x plain)")
     parts = [f"U={U}: time {t:.3f} mem {m:.3f}" for U, (t, m) in ratios.items()]
     print("RATIOS pruned/full " + "; ".join(parts) + f" | kd-step/plain-step {step_ratio:.2f}"
-          f" | kd-loss-step/plain-step {loss_ratio:.2f}")
+          f" | kd-cached-step/plain-step {cached_ratio:.2f} | kd-loss-step/plain-step {loss_ratio:.2f}")
 
 
 if __name__ == "__main__":

@@ -59,6 +59,7 @@ import torch
 import torch.nn.functional as F
 
 from distill.decode.beam_search import modified_beam_search_nbest
+from distill.losses.teacher_cache import TeacherEncoderCache, cached_teacher_encoder
 from distill.models.config import LossConfig
 from distill.models.transducer import Transducer, TransducerLossOutput
 
@@ -99,6 +100,12 @@ class KdConfig:
       ctc_during_warmup: the CTC-head term (``ctc_scale`` > 0) from the first batch, while the
         lattice terms still wait for the warm-up (unless ``during_ctc_warmup``): it needs no
         lattice, and during the warm-up the student trains its CTC head alone.
+      cache_teacher: keep the teacher's encoder output of each training cut in memory after
+        its first batch and reuse it in later epochs, when the teacher's input for a cut
+        cannot change between epochs (no SpecAugment; :mod:`distill.losses.teacher_cache`);
+        otherwise the trainer logs why it does not. The teacher's encoder is most of its cost.
+      cache_teacher_gb: the cache's memory budget in GiB (cuts beyond it are recomputed each
+        time); about 0.7 GiB holds the 8-hour demo training part (256 floats per 40 ms frame).
     """
 
     teacher_exp_dir: str = ""
@@ -117,6 +124,8 @@ class KdConfig:
     ctc_scale: float = 0.0
     during_ctc_warmup: bool = False
     ctc_during_warmup: bool = False
+    cache_teacher: bool = True
+    cache_teacher_gb: float = 4.0
 
     def __post_init__(self) -> None:
         if self.weighting not in WEIGHTINGS:
@@ -135,6 +144,8 @@ class KdConfig:
             raise ValueError(f"kd.nbest must be >= 0 and kd.nbest_beam >= kd.nbest, got {self.nbest} and {self.nbest_beam}")
         if self.ctc_scale < 0:
             raise ValueError(f"kd.ctc_scale must be >= 0, got {self.ctc_scale}")
+        if self.cache_teacher_gb < 0:
+            raise ValueError(f"kd.cache_teacher_gb must be >= 0, got {self.cache_teacher_gb}")
         if self.ctc_during_warmup and self.ctc_scale == 0:
             raise ValueError("kd.ctc_during_warmup is set but kd.ctc_scale is 0: set kd.ctc_scale > 0 or drop it")
 
@@ -174,24 +185,38 @@ class EncoderOutput(NamedTuple):
     encoder_out_lens: torch.Tensor
 
 
-def teacher_encoder_forward(teacher: Transducer, x: torch.Tensor, x_lens: torch.Tensor, delay: int = 0) -> EncoderOutput:
+def teacher_encoder_forward(
+    teacher: Transducer,
+    x: torch.Tensor,
+    x_lens: torch.Tensor,
+    delay: int = 0,
+    cut_ids: Optional[List[str]] = None,
+    cache: Optional[TeacherEncoderCache] = None,
+) -> EncoderOutput:
     """The teacher's encoder alone (no gradient), its output delayed by ``delay`` frames
     (:func:`delay_frames`): all that the frame-level term of :mod:`distill.losses.ctc_kd`
-    needs, e.g. during the CTC warm-up, where the teacher's lattice would be computed for nothing."""
-    with torch.no_grad():
-        encoder_out, encoder_out_lens = teacher.encoder(x, x_lens)
-        return EncoderOutput(delay_frames(encoder_out, delay), encoder_out_lens)
+    needs, e.g. during the CTC warm-up, where the teacher's lattice would be computed for nothing.
+    With a ``cache`` and the batch's ``cut_ids``, the undelayed output is read from or kept
+    in it (:mod:`distill.losses.teacher_cache`)."""
+    encoder_out, encoder_out_lens = cached_teacher_encoder(teacher, x, x_lens, cut_ids, cache)
+    return EncoderOutput(delay_frames(encoder_out, delay), encoder_out_lens)
 
 
 def teacher_forward(
-    teacher: Transducer, x: torch.Tensor, x_lens: torch.Tensor, y: k2.RaggedTensor, loss_config: LossConfig, delay: int = 0
+    teacher: Transducer,
+    x: torch.Tensor,
+    x_lens: torch.Tensor,
+    y: k2.RaggedTensor,
+    loss_config: LossConfig,
+    delay: int = 0,
+    cut_ids: Optional[List[str]] = None,
+    cache: Optional[TeacherEncoderCache] = None,
 ) -> TransducerLossOutput:
-    """The teacher's forward pass for distillation (no gradient), its encoder output delayed
-    by ``delay`` frames (:func:`delay_frames`) before its lattice is computed."""
+    """The teacher's forward pass for distillation (no gradient): its encoder output
+    (:func:`teacher_encoder_forward`: delayed by ``delay`` frames, from ``cache`` when it
+    holds the batch), then its lattice."""
+    encoder = teacher_encoder_forward(teacher, x, x_lens, delay, cut_ids, cache)
     with torch.no_grad():
-        if delay <= 0:
-            return teacher(x, x_lens, y, loss_config)
-        encoder = teacher_encoder_forward(teacher, x, x_lens, delay)
         return teacher.transducer_losses(encoder.encoder_out, encoder.encoder_out_lens, y, loss_config)
 
 

@@ -193,6 +193,15 @@ def batch_to_model_inputs(
     return x, x_lens.to(device), y, texts
 
 
+def batch_cut_ids(batch: dict) -> List[str]:
+    """The id of the cut in each row of the batch's features (rows follow ``sequence_idx``)."""
+    sup = batch["supervisions"]
+    ids = [""] * batch["inputs"].size(0)
+    for idx, cut in zip(sup["sequence_idx"].tolist(), sup["cut"]):
+        ids[idx] = cut.id
+    return ids
+
+
 # lhotse's perturb_speed appends "_sp<factor>" to a cut's id (stage 2's 0.9x/1.1x copies).
 SPEED_PERTURBED_ID = re.compile(r"_sp\d+(\.\d+)?$")
 

@@ -2,8 +2,9 @@
 distillation from a frozen teacher.
 
 Each is a function ``(model, inputs, batch_idx_train) -> (loss, metrics, frames)`` where
-``inputs`` is ``(x, x_lens, y)`` or ``(x, x_lens, y, x_clean)`` (``x_clean``: the features
-before augmentation, for a teacher that sees them), ``loss`` is summed over the batch (the
+``inputs`` is ``(x, x_lens, y)``, ``(x, x_lens, y, x_clean)`` (``x_clean``: the features
+before augmentation, for a teacher that sees them) or ``(x, x_lens, y, x_clean, cut_ids)``
+(the ids of the batch's rows, for a teacher cache), ``loss`` is summed over the batch (the
 trainer divides by ``frames``) and ``metrics`` holds floats summed over the batch, for logging.
 """
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
-from typing import Callable, Dict, Tuple, Union
+from typing import Callable, Dict, Optional, Tuple, Union
 
 import torch
 
@@ -25,6 +26,7 @@ from distill.losses.lattice_kd import (
     teacher_encoder_forward,
     teacher_forward,
 )
+from distill.losses.teacher_cache import TeacherEncoderCache
 from distill.models.config import LossConfig
 from distill.models.transducer import Transducer, TransducerLossOutput, combine_losses, num_params
 from distill.train.checkpoint import last_epoch, load_averaged_model
@@ -69,7 +71,9 @@ def load_teacher(kd_config: KdConfig, device: torch.device) -> Transducer:
     return teacher
 
 
-def distillation_loss_fn(teacher: Transducer, loss_config: LossConfig, kd_config: KdConfig) -> LossFn:
+def distillation_loss_fn(
+    teacher: Transducer, loss_config: LossConfig, kd_config: KdConfig, cache: Optional[TeacherEncoderCache] = None
+) -> LossFn:
     """The student's pruned RNN-T loss plus ``kd.scale`` times the lattice distillation loss
     (plus ``kd.nbest_scale`` times the sequence-level term when ``kd.nbest`` > 0, and
     ``kd.ctc_scale`` times the frame-level term on the CTC heads when that is > 0).
@@ -79,7 +83,9 @@ def distillation_loss_fn(teacher: Transducer, loss_config: LossConfig, kd_config
     ``kd.bounds: teacher`` the student's own pruned loss uses its bounds too. During the
     student's CTC warm-up the lattice terms are left out unless ``kd.during_ctc_warmup``, the
     CTC-head term unless either that or ``kd.ctc_during_warmup``; the teacher runs only when
-    some term needs it.
+    some term needs it. With a ``cache`` (and the cut ids in ``inputs``), the teacher's
+    encoder output of a batch whose cuts it has seen is read from memory
+    (:mod:`distill.losses.teacher_cache`; the caller checks that its input cannot change).
     """
 
     if kd_config.ctc_scale > 0:
@@ -90,14 +96,17 @@ def distillation_loss_fn(teacher: Transducer, loss_config: LossConfig, kd_config
     def compute(model: torch.nn.Module, inputs: Tuple, batch_idx_train: int):
         x, x_lens, y = inputs[:3]
         x_clean = inputs[3] if len(inputs) > 3 else x
+        cut_ids = inputs[4] if len(inputs) > 4 else None
         lattice = kd_config.during_ctc_warmup or not loss_config.ctc_only(batch_idx_train)
         frame_level = kd_config.ctc_scale > 0 and (lattice or kd_config.ctc_during_warmup)
         teacher_x = x_clean if kd_config.teacher_input == "clean" else x
         teacher_out = None
         if lattice:
-            teacher_out = teacher_forward(teacher, teacher_x, x_lens, y, teacher_loss_config, kd_config.teacher_delay)
+            teacher_out = teacher_forward(
+                teacher, teacher_x, x_lens, y, teacher_loss_config, kd_config.teacher_delay, cut_ids, cache
+            )
         elif frame_level:
-            teacher_out = teacher_encoder_forward(teacher, teacher_x, x_lens, kd_config.teacher_delay)
+            teacher_out = teacher_encoder_forward(teacher, teacher_x, x_lens, kd_config.teacher_delay, cut_ids, cache)
         shared = lattice and kd_config.bounds == "teacher"
         out = model(
             x, x_lens, y, loss_config, warmup=loss_config.warmup(batch_idx_train),
@@ -150,8 +159,11 @@ def distillation_terms(
     return total, metrics
 
 
-def make_loss_fn(loss_config: LossConfig, kd_config: KdConfig, device: torch.device) -> LossFn:
-    """Distillation when ``kd.teacher_exp_dir`` is set, else the plain transducer loss."""
+def make_loss_fn(
+    loss_config: LossConfig, kd_config: KdConfig, device: torch.device, cache: Optional[TeacherEncoderCache] = None
+) -> LossFn:
+    """Distillation when ``kd.teacher_exp_dir`` is set (from ``cache`` where it can), else
+    the plain transducer loss."""
     if kd_config.enabled:
-        return distillation_loss_fn(load_teacher(kd_config, device), loss_config, kd_config)
+        return distillation_loss_fn(load_teacher(kd_config, device), loss_config, kd_config, cache)
     return transducer_loss_fn(loss_config)

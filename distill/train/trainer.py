@@ -22,6 +22,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from distill.lang.tokenizer import LANG_ID_NAME, lang_identity, load_tokenizer
 from distill.losses.ctc_kd import require_ctc_head
+from distill.losses.teacher_cache import TeacherEncoderCache, teacher_input_is_fixed
 from distill.models.config import ModelConfig
 from distill.models.registry import build_transducer
 from distill.models.transducer import num_params
@@ -29,6 +30,7 @@ from distill.train import checkpoint as ckpt
 from distill.train.augment import FrequencyWarp
 from distill.train.config import ExperimentConfig, save_config
 from distill.train.data import (
+    batch_cut_ids,
     batch_to_model_inputs,
     feature_stats,
     load_train_valid,
@@ -177,7 +179,8 @@ class Trainer:
         )
         if config.kd.enabled and config.kd.ctc_scale > 0:
             require_ctc_head(unwrap(self.model), "student")  # now, not after the CTC warm-up
-        self.loss_fn = loss_fn or make_loss_fn(config.loss, config.kd, self.device)
+        self.teacher_cache = self.make_teacher_cache() if loss_fn is None else None
+        self.loss_fn = loss_fn or make_loss_fn(config.loss, config.kd, self.device, self.teacher_cache)
         # Validation always measures the plain transducer loss, so that students trained
         # with and without distillation (and the teacher) are compared on one scale.
         self.valid_loss_fn = transducer_loss_fn(config.loss)
@@ -203,6 +206,20 @@ class Trainer:
             # otherwise decode the right ids as the wrong pieces.
             atomic_write_text(self.exp_dir / LANG_ID_NAME,
                               f"{lang_identity(config.data.lang_dir)} {Path(config.data.lang_dir).resolve()}\n")
+
+    def make_teacher_cache(self) -> Optional[TeacherEncoderCache]:
+        """A cache of the teacher's encoder outputs when distilling with ``kd.cache_teacher``
+        and the teacher's input cannot change between epochs (else None, and the log says why)."""
+        kd = self.config.kd
+        if not kd.enabled or not kd.cache_teacher or kd.cache_teacher_gb == 0:
+            return None
+        reason = teacher_input_is_fixed(self.config.data.spec_augment, self.config.data.freq_warp, kd.teacher_input)
+        if reason is not None:
+            logging.info(f"The teacher runs on every batch (kd.cache_teacher is set, but {reason})")
+            return None
+        logging.info(f"The teacher's encoder outputs are kept in memory after their first batch "
+                     f"(kd.cache_teacher, at most {kd.cache_teacher_gb} GiB)")
+        return TeacherEncoderCache(int(kd.cache_teacher_gb * 2**30))
 
     # ------------------------------------------------------------------ resume
 
@@ -321,7 +338,9 @@ class Trainer:
             x, x_lens, y, _ = batch_to_model_inputs(batch, self.tokenizer, self.device)
             x_clean = x if clean is batch["inputs"] else clean.to(self.device)
             with autocast(self.device, self.precision):
-                loss, metrics, frames = self.loss_fn(self.model, (x, x_lens, y, x_clean), self.state.batch_idx_train)
+                loss, metrics, frames = self.loss_fn(
+                    self.model, (x, x_lens, y, x_clean, batch_cut_ids(batch)), self.state.batch_idx_train
+                )
             self.state.batch_idx_train += 1
             self.state.batches_in_epoch += 1
             if not self.finite_everywhere(loss):
@@ -356,6 +375,8 @@ class Trainer:
         self.save(ckpt.epoch_checkpoint(self.exp_dir, epoch))
         if self.metrics is not None:
             self.metrics.plot()
+        if self.teacher_cache is not None:
+            logging.info(f"Teacher cache after epoch {epoch}: {self.teacher_cache.summary()}")
         logging.info(
             f"Epoch {epoch} done: batch {self.state.batch_idx_train}, valid loss {valid_loss:.4f}, "
             f"best {self.state.best_valid_loss:.4f}, parameter checksum {parameter_checksum(self.model):.6f}"

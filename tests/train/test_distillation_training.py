@@ -109,3 +109,23 @@ def test_every_distillation_option_trains(tiny_data_dir, tiny_teacher_exp, tmp_p
     assert rows and all(math.isfinite(float(row[3])) for row in rows)
     log = (tmp_path / "student" / "log" / "train-rank0.log").read_text()
     assert re.search(r"kd \d+\.\d+, nbest \d+\.\d+\)", log), log[-2000:]
+
+
+def test_without_spec_augment_the_teacher_runs_once_per_cut(tiny_data_dir, tiny_teacher_exp, tmp_path):
+    """kd.cache_teacher: without SpecAugment the teacher's input for a cut is the same every
+    epoch, so its encoder runs in the first epoch only; with SpecAugment on every batch."""
+    student = ["model.encoder_dim=16", "model.dim_feedforward=32", "model.decoder_dim=16", "model.joiner_dim=16",
+               f"kd.teacher_exp_dir={tiny_teacher_exp}", "train.num_epochs=2", "loss.model_warm_step=0"]
+    trainer = Trainer(tiny_training_config(tiny_data_dir, tmp_path / "cached", student + ["data.spec_augment=false"]))
+    trainer.train()
+    cache = trainer.teacher_cache
+    num_cuts = len(trainer.train_loader.sampler.cuts[0])
+    assert len(cache) == num_cuts and cache.misses > 0 and cache.hits > 0
+    assert cache.misses + cache.hits == trainer.state.batch_idx_train  # the teacher was needed on every batch
+    log = (tmp_path / "cached" / "log" / "train-rank0.log").read_text()
+    assert f"Teacher cache after epoch 2: {num_cuts} cuts" in log
+
+    augmented = Trainer(tiny_training_config(tiny_data_dir, tmp_path / "augmented", student))
+    assert augmented.teacher_cache is None
+    log = (tmp_path / "augmented" / "log" / "train-rank0.log").read_text()
+    assert "The teacher runs on every batch (kd.cache_teacher is set, but data.spec_augment is on" in log
