@@ -22,6 +22,7 @@ import logging
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
+from torch.nn.utils.rnn import pad_sequence
 
 from distill.models.transducer import Transducer
 
@@ -65,15 +66,15 @@ class TeacherEncoderCache:
         return len(self.outputs)
 
     def lookup(self, cut_ids: Sequence[str], device: torch.device) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
-        """``(encoder_out (N, T', C), encoder_out_lens (N,))`` of the cuts, zero-padded, if all are cached."""
+        """``(encoder_out (N, T', C), encoder_out_lens (N,))`` of the cuts, zero-padded, if all are
+        cached (a hit), else None (a miss)."""
         if not all(cut_id in self.outputs for cut_id in cut_ids):
+            self.misses += 1
             return None
+        self.hits += 1
         frames = [self.outputs[cut_id] for cut_id in cut_ids]
         lens = torch.tensor([f.size(0) for f in frames], dtype=torch.int64)
-        batch = frames[0].new_zeros(len(frames), int(lens.max()), frames[0].size(1))
-        for i, f in enumerate(frames):
-            batch[i, : f.size(0)] = f
-        return batch.to(device), lens.to(device)
+        return pad_sequence(frames, batch_first=True).to(device), lens.to(device)
 
     def store(self, cut_ids: Sequence[str], encoder_out: torch.Tensor, encoder_out_lens: torch.Tensor) -> None:
         """Keep each cut's frames (up to its length) that are not kept yet, within the budget."""
@@ -114,9 +115,7 @@ def cached_teacher_encoder(
                 raise ValueError(f"{len(cut_ids)} cut ids for a batch of {x.size(0)} utterances")
             cached = cache.lookup(cut_ids, x.device)
             if cached is not None:
-                cache.hits += 1
                 return cached
-            cache.misses += 1
         encoder_out, encoder_out_lens = teacher.encoder(x, x_lens)
         if cache is not None and cut_ids is not None:
             cache.store(cut_ids, encoder_out, encoder_out_lens)
