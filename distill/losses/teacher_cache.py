@@ -7,10 +7,11 @@ an epoch after the first can read it from memory instead. Only the encoder is ca
 teacher's predictor, joiner and lattice (cheap, and dependent on the batch's labels only) are
 still computed per batch.
 
-A batch is served from the cache only when every one of its cuts is there; otherwise the
-teacher runs on the whole batch and the cuts not yet cached are added, until the memory
-budget is spent (the cuts after that are recomputed every time). Under DDP each rank keeps
-the cuts it has seen.
+The teacher runs only on the cuts of a batch that are not cached yet (a sub-batch of those
+rows), and those are added until the memory budget is spent (the cuts after that are
+recomputed every time); the other rows come from memory. Under DDP each rank keeps the cuts
+it has seen: the sampler deals every epoch's cuts out to the ranks afresh, so a rank's batch
+is partly from memory after the first epoch, and wholly once the rank has seen every cut.
 
 The cached frames are those of the cut alone (up to its own length); a batch is rebuilt by
 padding with zeros. Past an utterance's length nothing reads them: every loss masks frames
@@ -59,22 +60,15 @@ class TeacherEncoderCache:
         self.bytes = 0
         self.full_logged = False
         self.outputs: Dict[str, torch.Tensor] = {}
-        self.hits = 0  # batches served from memory
-        self.misses = 0  # batches the teacher ran on
+        self.hits = 0  # cuts served from memory
+        self.misses = 0  # cuts the teacher ran on
 
     def __len__(self) -> int:
         return len(self.outputs)
 
-    def lookup(self, cut_ids: Sequence[str], device: torch.device) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
-        """``(encoder_out (N, T', C), encoder_out_lens (N,))`` of the cuts, zero-padded, if all are
-        cached (a hit), else None (a miss)."""
-        if not all(cut_id in self.outputs for cut_id in cut_ids):
-            self.misses += 1
-            return None
-        self.hits += 1
-        frames = [self.outputs[cut_id] for cut_id in cut_ids]
-        lens = torch.tensor([f.size(0) for f in frames], dtype=torch.int64)
-        return pad_sequence(frames, batch_first=True).to(device), lens.to(device)
+    def missing(self, cut_ids: Sequence[str]) -> List[int]:
+        """The positions in ``cut_ids`` of the cuts not cached."""
+        return [i for i, cut_id in enumerate(cut_ids) if cut_id not in self.outputs]
 
     def store(self, cut_ids: Sequence[str], encoder_out: torch.Tensor, encoder_out_lens: torch.Tensor) -> None:
         """Keep each cut's frames (up to its length) that are not kept yet, within the budget."""
@@ -87,7 +81,7 @@ class TeacherEncoderCache:
                 if not self.full_logged:
                     logging.info(
                         f"Teacher cache full ({self.bytes / 2**30:.2f} GiB, {len(self.outputs)} cuts): "
-                        "the teacher runs on the batches with other cuts (raise kd.cache_teacher_gb to keep more)"
+                        "the teacher runs on the cuts it does not hold (raise kd.cache_teacher_gb to keep more)"
                     )
                     self.full_logged = True
                 return
@@ -96,7 +90,7 @@ class TeacherEncoderCache:
 
     def summary(self) -> str:
         return (f"{len(self.outputs)} cuts, {self.bytes / 2**30:.2f} GiB; "
-                f"{self.hits} batches from memory, {self.misses} through the teacher")
+                f"{self.hits} cuts read from memory, {self.misses} through the teacher")
 
 
 def cached_teacher_encoder(
@@ -107,16 +101,29 @@ def cached_teacher_encoder(
     cache: Optional[TeacherEncoderCache],
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """The teacher's encoder output for a batch, ``(encoder_out (N, T', C), encoder_out_lens
-    (N,))``, without gradient: from ``cache`` when it holds every cut of ``cut_ids`` (the ids
-    of the batch's rows, in order), else computed (and stored when a cache is given)."""
+    (N,))``, without gradient. With a ``cache`` and ``cut_ids`` (the ids of the batch's rows,
+    in order), the rows of cached cuts come from memory and the teacher runs on the others
+    alone, which are then stored; a batch with no cached cut is computed as without a cache."""
     with torch.no_grad():
-        if cache is not None and cut_ids is not None:
-            if len(cut_ids) != x.size(0):
-                raise ValueError(f"{len(cut_ids)} cut ids for a batch of {x.size(0)} utterances")
-            cached = cache.lookup(cut_ids, x.device)
-            if cached is not None:
-                return cached
-        encoder_out, encoder_out_lens = teacher.encoder(x, x_lens)
-        if cache is not None and cut_ids is not None:
+        if cache is None or cut_ids is None:
+            return teacher.encoder(x, x_lens)
+        if len(cut_ids) != x.size(0):
+            raise ValueError(f"{len(cut_ids)} cut ids for a batch of {x.size(0)} utterances")
+        missing = cache.missing(cut_ids)
+        cache.misses += len(missing)
+        cache.hits += len(cut_ids) - len(missing)
+        if len(missing) == len(cut_ids):
+            encoder_out, encoder_out_lens = teacher.encoder(x, x_lens)
             cache.store(cut_ids, encoder_out, encoder_out_lens)
-        return encoder_out, encoder_out_lens
+            return encoder_out, encoder_out_lens
+        frames = {i: cache.outputs[cut_id].to(x.device) for i, cut_id in enumerate(cut_ids) if cut_id in cache.outputs}
+        if missing:
+            rows = torch.tensor(missing, device=x.device)
+            sub_lens = x_lens[rows]
+            sub_out, sub_out_lens = teacher.encoder(x[rows, : int(sub_lens.max())], sub_lens)
+            cache.store([cut_ids[i] for i in missing], sub_out, sub_out_lens)
+            for j, i in enumerate(missing):  # from the teacher's output: the budget may not have kept them
+                frames[i] = sub_out[j, : int(sub_out_lens[j])]
+        rows_out = [frames[i] for i in range(len(cut_ids))]
+        lens = torch.tensor([f.size(0) for f in rows_out], dtype=torch.int64, device=x.device)
+        return pad_sequence(rows_out, batch_first=True), lens

@@ -39,10 +39,10 @@ def test_a_cached_batch_gives_the_teachers_lattice_and_distillation_loss():
     cache = TeacherEncoderCache(1 << 30)
     live = teacher_forward(teacher, x, x_lens, y, loss_config)
     first = teacher_forward(teacher, x, x_lens, y, loss_config, cut_ids=["a", "b"], cache=cache)
-    assert (cache.misses, cache.hits, len(cache)) == (1, 0, 2)
+    assert (cache.misses, cache.hits, len(cache)) == (2, 0, 2)  # counted in cuts
     # Zeroed features: a result equal to the teacher's can only come from memory.
     cached = teacher_forward(teacher, torch.zeros_like(x), x_lens, y, loss_config, cut_ids=["a", "b"], cache=cache)
-    assert (cache.misses, cache.hits) == (1, 1)
+    assert (cache.misses, cache.hits) == (2, 2)
     assert torch.equal(first.encoder_out, live.encoder_out)
     for b, frames in enumerate(live.encoder_out_lens.tolist()):  # padding frames are zeros in the cache
         assert torch.equal(cached.encoder_out[b, :frames], live.encoder_out[b, :frames])
@@ -70,12 +70,32 @@ def test_a_batch_of_other_composition_is_rebuilt_from_the_cuts():
     assert swapped.encoder_out_lens.tolist() == [6, 9]
     assert torch.equal(swapped.encoder_out[1, 2:], live.encoder_out[0, :7])  # delayed by 2 frames
     assert torch.equal(swapped.encoder_out[0, 2:6], live.encoder_out[1, :4])
-    assert (cache.misses, cache.hits) == (1, 2)
+    assert (cache.misses, cache.hits) == (2, 3)
     with pytest.raises(ValueError, match="3 cut ids for a batch of 2"):
         teacher_encoder_forward(teacher, x, x_lens, cut_ids=["a", "b", "c"], cache=cache)
 
 
-def test_the_cache_keeps_to_its_budget_and_a_batch_it_lacks_runs_the_teacher():
+def test_the_teacher_runs_only_on_the_cuts_not_cached():
+    """A batch with some cuts cached (as under DDP, where each rank has seen part of the cuts):
+    their rows come from memory, and the teacher runs on the other rows alone."""
+    teacher = tiny_model(16, 1)
+    x, x_lens, _ = two_utterances()
+    whole = teacher_encoder_forward(teacher, x, x_lens)
+    b_alone = teacher_encoder_forward(teacher, x[1:, :28], x_lens[1:])
+    cache = TeacherEncoderCache(1 << 30)
+    teacher_encoder_forward(teacher, x[:1], x_lens[:1], cut_ids=["a"], cache=cache)
+    x_a_zeroed = x.clone()
+    x_a_zeroed[0] = 0.0  # only memory can give the row of "a"
+    mixed = teacher_encoder_forward(teacher, x_a_zeroed, x_lens, cut_ids=["a", "b"], cache=cache)
+    assert (cache.misses, cache.hits, len(cache)) == (2, 1, 2)
+    assert mixed.encoder_out_lens.tolist() == [9, 6]
+    assert torch.allclose(mixed.encoder_out[0], whole.encoder_out[0], atol=1e-5)
+    assert torch.equal(mixed.encoder_out[1, :6], b_alone.encoder_out[0])  # "b" computed as a batch of its own
+    assert torch.equal(mixed.encoder_out[1, 6:], torch.zeros(3, 16))
+    assert torch.equal(cache.outputs["b"], b_alone.encoder_out[0])
+
+
+def test_the_cache_keeps_to_its_budget_and_recomputes_the_cuts_it_lacks():
     teacher = tiny_model(16, 1)
     x, x_lens, _ = two_utterances()
     one_cut = 9 * 16 * 4  # the longer cut's frames, float32
@@ -83,9 +103,10 @@ def test_the_cache_keeps_to_its_budget_and_a_batch_it_lacks_runs_the_teacher():
     live = teacher_encoder_forward(teacher, x, x_lens, cut_ids=["a", "b"], cache=cache)
     assert len(cache) == 1 and cache.bytes == one_cut  # "b" did not fit
     again = teacher_encoder_forward(teacher, x, x_lens, cut_ids=["a", "b"], cache=cache)
-    assert (cache.misses, cache.hits) == (2, 0)  # recomputed, not half from memory
-    assert torch.equal(again.encoder_out, live.encoder_out)
-    assert "1 cuts" in cache.summary() and "2 through the teacher" in cache.summary()
+    assert (cache.misses, cache.hits, len(cache)) == (3, 1, 1)  # "b" recomputed, "a" from memory
+    assert torch.equal(again.encoder_out[0], live.encoder_out[0])
+    assert torch.allclose(again.encoder_out[1, :6], live.encoder_out[1, :6], atol=1e-5)
+    assert "1 cuts" in cache.summary() and "1 cuts read from memory, 3 through the teacher" in cache.summary()
 
 
 def test_the_teacher_is_cached_only_when_its_input_cannot_change():

@@ -120,8 +120,8 @@ def test_without_spec_augment_the_teacher_runs_once_per_cut(tiny_data_dir, tiny_
     trainer.train()
     cache = trainer.teacher_cache
     num_cuts = len(trainer.train_loader.sampler.cuts[0])
-    assert len(cache) == num_cuts and cache.misses > 0 and cache.hits > 0
-    assert cache.misses + cache.hits == trainer.state.batch_idx_train  # the teacher was needed on every batch
+    assert len(cache) == num_cuts
+    assert (cache.misses, cache.hits) == (num_cuts, num_cuts)  # each cut through the teacher in epoch 1, from memory in 2
     log = (tmp_path / "cached" / "log" / "train-rank0.log").read_text()
     assert f"Teacher cache after epoch 2: {num_cuts} cuts" in log
 
