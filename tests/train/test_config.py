@@ -64,14 +64,14 @@ def test_recipe_configs_are_layered_without_restating_defaults():
 
 def test_demo_overlay_is_one_more_layer_under_the_command_line(tmp_path):
     """conf/demo.yaml's teacher/students sections go after the model's files and before --set;
-    the LibriSpeech demo budget: the teacher 3 epochs on the speed-perturbed cuts, the students 4 on the original cuts,
+    the LibriSpeech demo budget: the teacher 3 epochs on the speed-perturbed cuts, the students 6 on the original cuts,
     without SpecAugment."""
     demo = CONF / "demo.yaml"
     teacher = load_config(recipe_config_files(CONF, "teacher"), overlays=[(demo, "teacher")])
     assert teacher.train.num_epochs == 3 and teacher.data.speed_perturbed and teacher.data.spec_augment
     for name in ("student_rnn", "student_dnn"):
         student = load_config(recipe_config_files(CONF, name), overlays=[(demo, "students")])
-        before = load_config(recipe_config_files(CONF, name), ["train.num_epochs=4", "data.speed_perturbed=false",
+        before = load_config(recipe_config_files(CONF, name), ["train.num_epochs=6", "data.speed_perturbed=false",
                                                                  "data.spec_augment=false"])
         assert student.to_dict() == before.to_dict(), name
     wins = load_config(recipe_config_files(CONF, "teacher"), ["train.num_epochs=1"], [(demo, "teacher")])
