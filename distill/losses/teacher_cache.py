@@ -66,9 +66,20 @@ class TeacherEncoderCache:
     def __len__(self) -> int:
         return len(self.outputs)
 
-    def missing(self, cut_ids: Sequence[str]) -> List[int]:
-        """The positions in ``cut_ids`` of the cuts not cached."""
-        return [i for i, cut_id in enumerate(cut_ids) if cut_id not in self.outputs]
+    def lookup(self, cut_ids: Sequence[str], device: torch.device) -> Tuple[Dict[int, torch.Tensor], List[int]]:
+        """The cached cuts' frames by position in ``cut_ids`` (on ``device``), and the positions
+        of the cuts not cached; counts both."""
+        found: Dict[int, torch.Tensor] = {}
+        missing: List[int] = []
+        for i, cut_id in enumerate(cut_ids):
+            frames = self.outputs.get(cut_id)
+            if frames is None:
+                missing.append(i)
+            else:
+                found[i] = frames.to(device)
+        self.hits += len(found)
+        self.misses += len(missing)
+        return found, missing
 
     def store(self, cut_ids: Sequence[str], encoder_out: torch.Tensor, encoder_out_lens: torch.Tensor) -> None:
         """Keep each cut's frames (up to its length) that are not kept yet, within the budget."""
@@ -109,14 +120,11 @@ def cached_teacher_encoder(
             return teacher.encoder(x, x_lens)
         if len(cut_ids) != x.size(0):
             raise ValueError(f"{len(cut_ids)} cut ids for a batch of {x.size(0)} utterances")
-        missing = cache.missing(cut_ids)
-        cache.misses += len(missing)
-        cache.hits += len(cut_ids) - len(missing)
-        if len(missing) == len(cut_ids):
+        frames, missing = cache.lookup(cut_ids, x.device)
+        if not frames:
             encoder_out, encoder_out_lens = teacher.encoder(x, x_lens)
             cache.store(cut_ids, encoder_out, encoder_out_lens)
             return encoder_out, encoder_out_lens
-        frames = {i: cache.outputs[cut_id].to(x.device) for i, cut_id in enumerate(cut_ids) if cut_id in cache.outputs}
         if missing:
             rows = torch.tensor(missing, device=x.device)
             sub_lens = x_lens[rows]
