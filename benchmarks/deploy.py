@@ -262,7 +262,8 @@ def main() -> None:
                 chunks = sum(int(np.ceil(u[1].size / 16000 * 1000 / chunk_ms)) for u in speed_utts)
                 row["chunk_ms"] = chunk_ms
                 row["compute_per_chunk_ms"] = 1000 * row["rtf_1"] * speed_audio / chunks
-                lookahead_ms = 30 + 40 * s.get("context_frames", 0)  # the front end's 3 frames; a TDNN's right context
+                # The front end's 3 frames; a TDNN's right context or an LSTM encoder's look-ahead.
+                lookahead_ms = 30 + 40 * (s.get("context_frames", 0) + s.get("lookahead_frames", 0))
                 row["latency_ms"] = chunk_ms + lookahead_ms + row["compute_per_chunk_ms"]
             rows.append(row)
             print(json.dumps(row), flush=True)

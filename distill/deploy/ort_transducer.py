@@ -8,10 +8,12 @@ non-blank one is emitted and read by the predictor.
 Streaming (:class:`OrtStream`) takes audio as it arrives and decodes each chunk as soon as
 its features are there:
 
-* LSTM encoders (``streaming.kind`` "lstm_state"): chunks of ``T = 4 n + 3`` feature frames,
-  ``4 n`` apart, through ``encoder-streaming.onnx`` with the LSTM states carried; the last,
-  shorter chunk at the end of the input. The front end's 7-frame convolutions then see the
-  same frames as on the whole utterance, so the result equals offline decoding exactly.
+* LSTM encoders (``streaming.kind`` "lstm_state"): chunks of ``T = 4 (n + R) + 3`` feature
+  frames (R: ``lookahead_frames``), ``4 n`` apart, through ``encoder-streaming.onnx`` with the
+  LSTM states carried; at the end of the input, the last, shorter chunk followed by ``4 R``
+  frames of ``pad_feature`` (the future the offline encoder reads past an utterance's end).
+  The front end's 7-frame convolutions and the look-ahead then see the same frames as on the
+  whole utterance, so the result equals offline decoding exactly.
 * TDNN encoders ("window"): the offline encoder on a window of the features that holds the
   chunk's frames and ``context_frames`` encoder frames each side (the stack's whole receptive
   field), keeping only the chunk's outputs: again exactly the offline outputs, for the
@@ -161,6 +163,9 @@ class OrtStream:
         self.kind = streaming["kind"]
         self.chunk_frames = int(streaming["chunk_frames"])
         self.context = int(streaming.get("context_frames", 0))
+        # Exports from before the look-ahead option have neither key: no look-ahead.
+        self.lookahead = int(streaming.get("lookahead_frames", 0))
+        self.pad_feature = float(streaming.get("pad_feature", 0.0))
         self.settings = model.manifest.get("features", FBANK_SETTINGS)
         self.fbank = knf.OnlineFbank(fbank_options(self.settings))
         self.frames: List[np.ndarray] = []
@@ -195,7 +200,7 @@ class OrtStream:
 
     def _lstm_chunks(self, final: bool) -> List[int]:
         emitted: List[int] = []
-        size, shift = 4 * self.chunk_frames + 3, 4 * self.chunk_frames
+        size, shift = 4 * (self.chunk_frames + self.lookahead) + 3, 4 * self.chunk_frames
         while len(self.frames) - self.processed >= size:
             out, self.encoder_state = self.model.encode_chunk(np.stack(self.frames[self.processed:self.processed + size]),
                                                                self.encoder_state)
@@ -203,7 +208,9 @@ class OrtStream:
             emitted += self.model.greedy(out, self.decoder)
         rest = len(self.frames) - self.processed
         if final and rest >= 7:
-            out, self.encoder_state = self.model.encode_chunk(np.stack(self.frames[self.processed:]), self.encoder_state)
+            last = np.stack(self.frames[self.processed:])
+            future = np.full((4 * self.lookahead, last.shape[1]), self.pad_feature, dtype=np.float32)
+            out, self.encoder_state = self.model.encode_chunk(np.concatenate([last, future]), self.encoder_state)
             self.processed = len(self.frames)
             emitted += self.model.greedy(out, self.decoder)
         return emitted

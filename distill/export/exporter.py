@@ -45,7 +45,7 @@ from distill.export.wrappers import (
 )
 from distill.models.conformer import ConformerEncoder
 from distill.models.decoder import StatelessDecoder
-from distill.models.lstm_encoder import LstmEncoder
+from distill.models.lstm_encoder import LOOKAHEAD_PAD_FEATURE, LstmEncoder
 from distill.models.lstm_predictor import LstmPredictor
 from distill.models.subsampling import SUBSAMPLING_FACTOR, subsampled_lengths
 from distill.models.tdnn_encoder import TdnnEncoder
@@ -124,7 +124,7 @@ def _graphs(model: Transducer, chunk_frames: int) -> Dict[str, Tuple[nn.Module, 
         streaming = StreamingLstmEncoder(model)
         h, c = streaming_init_state(model, 2)
         graphs["encoder-streaming"] = (
-            streaming, (torch.zeros(2, SUBSAMPLING_FACTOR * chunk_frames + 3, num_features), h, c), ["x", "h", "c"],
+            streaming, (torch.zeros(2, streaming_chunk_size(model, chunk_frames), num_features), h, c), ["x", "h", "c"],
             ["encoder_out", "next_h", "next_c"],
             # T is dynamic so that a runtime can feed the shorter last chunk of an utterance.
             {"x": {0: "N", 1: "T"}, "h": {1: "N"}, "c": {1: "N"}, "encoder_out": {0: "N", 1: "T_out"},
@@ -132,6 +132,12 @@ def _graphs(model: Transducer, chunk_frames: int) -> Dict[str, Tuple[nn.Module, 
     for module, *_ in graphs.values():
         module.eval()
     return graphs
+
+
+def streaming_chunk_size(model: Transducer, chunk_frames: int) -> int:
+    """Feature frames of one chunk of the streaming LSTM encoder graph, ``4 (n + R) + 3``
+    for ``n`` encoder frames out and R frames of look-ahead."""
+    return SUBSAMPLING_FACTOR * (chunk_frames + model.encoder.lookahead_frames) + 3
 
 
 def streaming_init_state(model: Transducer, batch_size: int) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -283,7 +289,7 @@ def _check_inputs(model: Transducer, encoder_graph: nn.Module, features: torch.T
             decoder_out = LstmDecoderGraph(model).eval()(tokens[:, :1], h, c)[0]
     inputs["joiner"] = (frames, decoder_out)
     if encoder_kind(model) == "lstm":
-        chunk = features[:, : SUBSAMPLING_FACTOR * chunk_frames + 3]
+        chunk = features[:, : streaming_chunk_size(model, chunk_frames)]
         h, c = streaming_init_state(model, n)
         inputs["encoder-streaming"] = (chunk, h, c)
     return inputs
@@ -385,10 +391,12 @@ def export_model(
         if kind == "lstm":
             encoder: LstmEncoder = model.encoder
             streaming = {"kind": "lstm_state", "chunk_frames": chunk_frames,
-                         "T": SUBSAMPLING_FACTOR * chunk_frames + 3, "decode_chunk_len": SUBSAMPLING_FACTOR * chunk_frames,
+                         "T": streaming_chunk_size(model, chunk_frames), "decode_chunk_len": SUBSAMPLING_FACTOR * chunk_frames,
                          "num_encoder_layers": len(encoder.layers), "d_model": encoder.output_dim,
-                         "rnn_hidden_size": encoder.layers[0].lstm.hidden_size}
-            graph_meta["encoder-streaming"] = {"model_type": "lstm", **{k: v for k, v in streaming.items() if k not in ("kind", "chunk_frames")}}
+                         "rnn_hidden_size": encoder.layers[0].lstm.hidden_size,
+                         "lookahead_frames": encoder.lookahead_frames, "pad_feature": LOOKAHEAD_PAD_FEATURE}
+            graph_meta["encoder-streaming"] = {"model_type": "lstm", **{k: v for k, v in streaming.items()
+                                                                         if k not in ("kind", "chunk_frames", "pad_feature")}}
         elif kind == "tdnn":
             streaming = {"kind": "window", "chunk_frames": chunk_frames, "context_frames": tdnn_context(model.encoder)}
         checks: Dict[str, float] = {}

@@ -129,11 +129,14 @@ class OfflineEncoder(nn.Module):
 class StreamingLstmEncoder(nn.Module):
     """``(x, h, c) -> (encoder_out, next_h, next_c)``: one chunk of the causal LSTM encoder.
 
-    The chunk holds ``4 n + 3`` feature frames and gives ``n`` encoder frames; the next chunk
-    starts ``4 n`` frames later, so the front end's 7-frame convolutions see exactly the
-    frames they see on the whole utterance, and the LSTM states carry the rest. That is the
-    contract of sherpa-onnx's "lstm" online model (metadata ``T`` = 4 n + 3 and
-    ``decode_chunk_len`` = 4 n). ``h`` stacks the layers' output states, shape
+    The chunk holds ``4 (n + R) + 3`` feature frames (R: the encoder's ``lookahead_frames``)
+    and gives ``n`` encoder frames; the next chunk starts ``4 n`` frames later, so the front
+    end's 7-frame convolutions and the look-ahead see exactly the frames they see on the
+    whole utterance, and the LSTM states carry the rest. That is the contract of sherpa-onnx's
+    "lstm" online model (metadata ``T`` = 4 (n + R) + 3 and ``decode_chunk_len`` = 4 n). The
+    last chunk of a stream is what is left, followed by ``4 R`` frames of
+    :data:`~distill.models.lstm_encoder.LOOKAHEAD_PAD_FEATURE`, the future the offline
+    encoder reads after an utterance's end. ``h`` stacks the layers' output states, shape
     (num_layers, N, encoder_dim), ``c`` their cell states, (num_layers, N, hidden_dim).
     """
 
@@ -153,14 +156,14 @@ class StreamingLstmEncoder(nn.Module):
         """
         Args:
           x:
-            Features of shape (N, 4 n + 3, num_features).
+            Features of shape (N, 4 (n + R) + 3, num_features).
           h / c:
             The states after the previous chunk (zeros at the start), shapes
             (num_layers, N, encoder_dim) and (num_layers, N, hidden_dim).
         Returns:
           ``encoder_out`` (N, n, joiner_dim), ``next_h``, ``next_c``.
         """
-        sub = self.encoder.subsampling(x)
+        sub = self.encoder.front_end(x)
         states = [(h[i:i + 1], c[i:i + 1]) for i in range(len(self.encoder.layers))]
         out, new_states = self.encoder.run_layers(sub, states)
         out = self.encoder_proj(self.encoder.output(self.encoder.norm(out)))

@@ -70,6 +70,10 @@ class ModelConfig:
       lstm_hidden_dim:
         Cell size of the ``lstm`` encoder's LSTMs (0: ``encoder_dim``); a larger cell is
         projected back to ``encoder_dim`` (``nn.LSTM``'s ``proj_size``).
+      lookahead_frames:
+        Encoder frames (40 ms each) the ``lstm`` encoder reads ahead before its LSTMs (0:
+        none, strictly causal): a fixed latency that keeps it streamable
+        (:class:`distill.models.lstm_encoder.Lookahead`).
     """
 
     encoder: str = "conformer"
@@ -95,6 +99,7 @@ class ModelConfig:
     feature_norm: str = "global"
     init_blank_prob: float = 0.0
     lstm_hidden_dim: int = 0
+    lookahead_frames: int = 0
 
     def __post_init__(self) -> None:
         # YAML and --set give lists; keep a tuple so that configs compare equal after a
@@ -107,6 +112,11 @@ class ModelConfig:
             raise ValueError(f"tdnn_dilations must be non-empty and positive, got {list(self.tdnn_dilations)}")
         if self.lstm_hidden_dim and self.lstm_hidden_dim < self.encoder_dim:
             raise ValueError(f"lstm_hidden_dim ({self.lstm_hidden_dim}) must be 0 or >= encoder_dim ({self.encoder_dim})")
+        if self.lookahead_frames < 0:
+            raise ValueError(f"lookahead_frames must be >= 0, got {self.lookahead_frames}")
+        if self.lookahead_frames and self.encoder != "lstm":
+            raise ValueError(f"lookahead_frames is an option of the lstm encoder; the {self.encoder} encoder has its "
+                             f"own right context: set it to 0")
         if self.num_predictor_layers < 1:
             raise ValueError(f"num_predictor_layers must be >= 1, got {self.num_predictor_layers}")
         if self.encoder_dim % self.nhead != 0:

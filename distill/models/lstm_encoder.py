@@ -2,7 +2,7 @@
 
 Layout::
 
-    Conv2dSubsampling (by 4) -> Dropout -> num_layers x LstmBlock -> LayerNorm -> Linear
+    Conv2dSubsampling (by 4) -> Dropout -> [Lookahead] -> num_layers x LstmBlock -> LayerNorm -> Linear
 
 with each :class:`LstmBlock` two pre-norm residual branches::
 
@@ -28,6 +28,14 @@ LSTM states can be carried from one chunk of frames to the next
 (:meth:`LstmEncoder.run_layers`), which is what streaming needs; the front end, a
 convolution over 7 input frames, is the part that needs look-ahead (3 frames of 10 ms).
 
+With ``lookahead_frames`` R > 0, a :class:`Lookahead` layer between the front end and the
+LSTMs gives frame t the front end's frames t..t+R (DeepSpeech 2's "lookahead convolution",
+as a residual linear layer): R x 40 ms more latency, a fixed amount, so the encoder still
+streams with carried state (a chunk of ``4 (n + R) + 3`` feature frames gives ``n`` frames,
+the next chunk starting ``4 n`` frames later). The future past an utterance's last frame is
+``4 R`` frames of :data:`LOOKAHEAD_PAD_FEATURE` (what digital silence gives), in training,
+offline decoding and at the end of a stream alike, so streaming equals offline exactly.
+
 The front end is the teacher's :class:`~distill.models.subsampling.Conv2dSubsampling`, so
 student and teacher share the frame rate and the output lengths
 (:func:`~distill.models.subsampling.subsampled_lengths`), which frame-level distillation
@@ -36,6 +44,7 @@ needs.
 from __future__ import annotations
 
 import logging
+import math
 from typing import List, Optional, Tuple
 
 import torch
@@ -43,8 +52,19 @@ from torch import nn
 
 from distill.models.conformer import make_pad_mask
 from distill.models.layers import LayerNorm
-from distill.models.subsampling import Conv2dSubsampling, check_encoder_inputs, subsampled_lengths
+from distill.models.subsampling import (
+    SUBSAMPLING_FACTOR,
+    Conv2dSubsampling,
+    check_encoder_inputs,
+    subsampled_lengths,
+)
 from distill.models.transducer import Encoder
+
+#: The feature value of the frames that :class:`Lookahead` reads past an utterance's end: the
+#: log-mel energy of digital silence in Kaldi's fbank (kaldifeat and kaldi-native-fbank floor
+#: each mel energy at the float epsilon before the log), so a runtime that flushes a stream
+#: with zero samples, as sherpa-onnx does, feeds frames close to it.
+LOOKAHEAD_PAD_FEATURE = math.log(torch.finfo(torch.float32).eps)
 
 #: The recurrent state of one LSTM layer: ``(h, c)``, of shapes (1, N, out) and (1, N, hidden).
 LstmState = Tuple[torch.Tensor, torch.Tensor]
@@ -96,6 +116,53 @@ class LstmBlock(nn.Module):
         return x, state
 
 
+class Lookahead(nn.Module):
+    """``y[t] = x[t] + W [x[t]; x[t+1]; ...; x[t+R]]``: each frame reads the ``R`` frames after
+    it, a residual linear layer over stacked frames (DeepSpeech 2's lookahead convolution,
+    full rather than per-channel, so the LSTMs can tell the present from the future). Stacked
+    frames and a Linear rather than a Conv1d: dynamic int8 quantization makes a Linear an
+    integer matrix product in both onnxruntime and torch."""
+
+    def __init__(self, dim: int, frames: int) -> None:
+        super().__init__()
+        if frames < 1:
+            raise ValueError(f"Lookahead needs frames >= 1, got {frames}")
+        self.frames = frames
+        self.linear = nn.Linear((frames + 1) * dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """
+        Args:
+          x:
+            A tensor of shape (N, T + R, dim).
+        Returns:
+          A tensor of shape (N, T, dim): the first T frames, each with its R successors read.
+        """
+        num_frames = x.size(1) - self.frames
+        taps = torch.cat([x[:, k:k + num_frames] for k in range(self.frames + 1)], dim=2)
+        return x[:, :num_frames] + self.linear(taps)
+
+
+def pad_for_lookahead(x: torch.Tensor, x_lens: torch.Tensor, frames: int) -> torch.Tensor:
+    """``x`` with ``frames`` more frames, and every frame past each utterance's length, set to
+    :data:`LOOKAHEAD_PAD_FEATURE`: the future that :class:`Lookahead` reads after an
+    utterance's end, the same in a padded batch as at the end of a stream.
+
+    Args:
+      x:
+        Features of shape (N, T, F).
+      x_lens:
+        Valid frames per utterance, shape (N,).
+      frames:
+        Feature frames to add (``4 R`` for R encoder frames of look-ahead).
+    Returns:
+      A tensor of shape (N, T + frames, F).
+    """
+    x = torch.cat([x, x.new_zeros(x.size(0), frames, x.size(2))], dim=1)
+    past_end = torch.arange(x.size(1), device=x.device)[None, :] >= x_lens.to(x.device)[:, None]
+    return x.masked_fill(past_end.unsqueeze(2), LOOKAHEAD_PAD_FEATURE)
+
+
 class LstmEncoder(Encoder):
     """Conv2dSubsampling (by 4) -> residual unidirectional LSTM blocks -> LayerNorm -> Linear;
     see the module docstring."""
@@ -111,6 +178,7 @@ class LstmEncoder(Encoder):
         subsampling_channels: int = 0,
         subsampling_first_channels: int = 0,
         feature_norm: str = "global",
+        lookahead_frames: int = 0,
     ) -> None:
         """
         Args:
@@ -133,10 +201,15 @@ class LstmEncoder(Encoder):
           feature_norm:
             Input feature normalization of the front end, ``global`` or ``utterance`` (see
             :class:`~distill.models.subsampling.Conv2dSubsampling`).
+          lookahead_frames:
+            Encoder frames (40 ms each) of look-ahead before the LSTMs (0: none; see
+            :class:`Lookahead`).
         """
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        if lookahead_frames < 0:
+            raise ValueError(f"lookahead_frames must be >= 0, got {lookahead_frames}")
         self.num_features = num_features
         self.output_dim = encoder_dim
         self.subsampling = Conv2dSubsampling(
@@ -144,11 +217,30 @@ class LstmEncoder(Encoder):
             first_channels=subsampling_first_channels,
         )
         self.input_dropout = nn.Dropout(dropout)
+        self.lookahead_frames = lookahead_frames
+        self.lookahead: Optional[Lookahead] = Lookahead(encoder_dim, lookahead_frames) if lookahead_frames else None
         hidden_dim = hidden_dim or encoder_dim
         self.layers = nn.ModuleList(LstmBlock(encoder_dim, hidden_dim, ff_dim, dropout) for _ in range(num_layers))
         self.norm = LayerNorm(encoder_dim)
         self.output = nn.Linear(encoder_dim, encoder_dim)
-        logging.debug(f"LstmEncoder: {num_layers} residual LSTM blocks, dim {encoder_dim}, cell {hidden_dim}, ff {ff_dim}")
+        logging.debug(f"LstmEncoder: {num_layers} residual LSTM blocks, dim {encoder_dim}, cell {hidden_dim}, ff {ff_dim}, "
+                      f"look-ahead {lookahead_frames} frames")
+
+    def front_end(self, x: torch.Tensor, x_lens: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The front end and the look-ahead: ``4 (n + R) + 3`` feature frames (R =
+        ``lookahead_frames``) -> ``n`` frames for the LSTMs.
+
+        Args:
+          x:
+            Features of shape (N, T, num_features), already padded for the look-ahead
+            (:func:`pad_for_lookahead`) when R > 0.
+          x_lens:
+            Valid frames per utterance (used by ``feature_norm="utterance"`` only).
+        Returns:
+          A tensor of shape (N, subsampled_lengths(T) - R, encoder_dim).
+        """
+        x = self.input_dropout(self.subsampling(x, x_lens))
+        return x if self.lookahead is None else self.lookahead(x)
 
     def run_layers(
         self, x: torch.Tensor, states: Optional[List[LstmState]] = None
@@ -195,7 +287,9 @@ class LstmEncoder(Encoder):
               ``subsampled_lengths(x_lens)``.
         """
         check_encoder_inputs(x, x_lens)
-        x = self.input_dropout(self.subsampling(x, x_lens))  # (N, T', encoder_dim)
+        if self.lookahead_frames:
+            x = pad_for_lookahead(x, x_lens, SUBSAMPLING_FACTOR * self.lookahead_frames)
+        x = self.front_end(x, x_lens)  # (N, T', encoder_dim)
         lens = subsampled_lengths(x_lens.to(device=x.device, dtype=torch.int64))
         # No packing: the LSTMs are causal, so valid frames never read the padding after them,
         # and on CPUs a padded batch (the bucketing sampler keeps padding small) runs faster

@@ -44,6 +44,7 @@ def _lstm_encoder(config: ModelConfig) -> Encoder:
         subsampling_channels=config.subsampling_channels,
         subsampling_first_channels=config.subsampling_first_channels,
         feature_norm=config.feature_norm,
+        lookahead_frames=config.lookahead_frames,
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import List
+from typing import Dict, List, Optional
 
 import numpy as np
 import pytest
@@ -37,6 +37,8 @@ MODELS = {
     "teacher_absolute": ("teacher", ["model.positional_encoding=absolute"]),  # the TIMIT teacher's sinusoids
     "rnn_lstm": ("student_rnn", []),
     "rnn_stateless": ("student_rnn", ["model.decoder=stateless", "model.context_size=2"]),
+    # 2 frames of look-ahead before the LSTMs: chunks of 4 (n + 2) + 3 frames, padded at the end
+    "rnn_lookahead_stateless": ("student_rnn", ["model.decoder=stateless", "model.context_size=2", "model.lookahead_frames=2"]),
     "dnn_lstm": ("student_dnn", []),
     "dnn_stateless": ("student_dnn", ["model.decoder=stateless", "model.context_size=2"]),
 }
@@ -84,10 +86,16 @@ def exports(tmp_path_factory, audio_files):
     return out
 
 
-def torch_greedy(model: Transducer, samples: np.ndarray) -> List[int]:
+def torch_greedy(model: Transducer, samples: np.ndarray, streaming: Optional[Dict[str, int]] = None) -> List[int]:
+    """PyTorch greedy search on the audio; with a manifest's ``streaming`` layout, on the
+    encoder frames of the whole chunks only (sherpa-onnx decodes no partial chunk)."""
     feats = torch.from_numpy(make_extractor("kaldifeat").extract(samples, 16000)).unsqueeze(0)
     with torch.no_grad():
         enc, lens = model.encode(feats, torch.tensor([feats.size(1)]))
+        if streaming is not None:
+            shift = streaming["decode_chunk_len"]
+            chunks = (feats.size(1) - streaming["T"]) // shift + 1
+            lens = lens.clamp(max=chunks * shift // 4)
         return greedy_search(model, enc, lens)[0]
 
 
@@ -129,7 +137,7 @@ def test_onnx_greedy_equals_pytorch(exports, audio_files, name):
         assert recognizer.transcribe(samples).tokens == expected
 
 
-@pytest.mark.parametrize("name", ["teacher", "rnn_stateless", "dnn_stateless"])
+@pytest.mark.parametrize("name", ["teacher", "rnn_stateless", "rnn_lookahead_stateless", "dnn_stateless"])
 def test_sherpa_onnx_offline_decodes_like_pytorch(exports, audio_files, name):
     model, export_dir = exports[name]
     recognizer = Recognizer(export_dir, engine="sherpa")
@@ -140,20 +148,21 @@ def test_sherpa_onnx_offline_decodes_like_pytorch(exports, audio_files, name):
         assert result.text == " ".join(SYMBOLS[t][1:] for t in result.tokens)
 
 
-def test_sherpa_onnx_online_decodes_the_streaming_student(exports, audio_files):
+@pytest.mark.parametrize("name", ["rnn_stateless", "rnn_lookahead_stateless"])
+def test_sherpa_onnx_online_decodes_the_streaming_student(exports, audio_files, name):
     """sherpa-onnx's streaming recognizer (its "lstm" model) on the audio gives what our
     PyTorch greedy search gives on the same audio with the tail padding sherpa needs."""
-    model, export_dir = exports["rnn_stateless"]
+    model, export_dir = exports[name]
     recognizer = Recognizer(export_dir, engine="sherpa", streaming=True)
     for path in audio_files:
         samples = read_audio(path, 16000)
         result = recognizer.transcribe(samples, chunk_samples=3000)
         padded = np.concatenate([samples, np.zeros(int(TAIL_PADDING_S * 16000), np.float32)])
-        assert result.tokens == torch_greedy(model, padded)
+        assert result.tokens == torch_greedy(model, padded, load_manifest(export_dir)["streaming"])
         assert len(result.partials) > 3 and result.partials[-1] == result.text
 
 
-@pytest.mark.parametrize("name", ["rnn_lstm", "rnn_stateless", "dnn_lstm"])
+@pytest.mark.parametrize("name", ["rnn_lstm", "rnn_stateless", "rnn_lookahead_stateless", "dnn_lstm"])
 @pytest.mark.parametrize("int8", [False, True])
 def test_streaming_equals_offline(exports, audio_files, name, int8):
     _, export_dir = exports[name]
@@ -169,6 +178,20 @@ def test_streaming_equals_offline(exports, audio_files, name, int8):
         # partial results grow as audio arrives
         lengths = [len(p) for p in streamed.partials]
         assert lengths == sorted(lengths) and lengths[0] < lengths[-1]
+
+
+def test_streaming_layout_of_a_lookahead_student(exports):
+    """The look-ahead widens each chunk by 4 R feature frames, not its shift, and the manifest
+    and sherpa-onnx's metadata say so."""
+    for name, lookahead in (("rnn_stateless", 0), ("rnn_lookahead_stateless", 2)):
+        manifest = load_manifest(exports[name][1])
+        streaming = manifest["streaming"]
+        assert streaming["lookahead_frames"] == lookahead
+        assert streaming["T"] == 4 * (4 + lookahead) + 3 and streaming["decode_chunk_len"] == 16
+        import onnx
+
+        meta = {p.key: p.value for p in onnx.load(str(exports[name][1] / "encoder-streaming.onnx")).metadata_props}
+        assert meta["T"] == str(streaming["T"]) and meta["decode_chunk_len"] == "16"
 
 
 def test_torchscript_exports_run(exports, audio_files):

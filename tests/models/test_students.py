@@ -13,7 +13,7 @@ import torch
 
 from distill.decode.greedy import greedy_search
 from distill.models.config import LossConfig, ModelConfig
-from distill.models.lstm_encoder import LstmEncoder
+from distill.models.lstm_encoder import LOOKAHEAD_PAD_FEATURE, LstmEncoder, pad_for_lookahead
 from distill.models.lstm_predictor import LstmPredictor
 from distill.models.registry import build_transducer
 from distill.models.subsampling import subsampled_lengths
@@ -259,6 +259,53 @@ def test_lstm_encoder_chunks_carry_state():
     with torch.no_grad():
         out, _ = encoder.run_layers(changed)
     torch.testing.assert_close(out[:, :10], whole[:, :10])
+
+
+@pytest.mark.parametrize("lookahead", [1, 3])
+def test_lstm_encoder_with_lookahead_streams_like_offline(lookahead: int):
+    """With R frames of look-ahead, chunks of 4 (n + R) + 3 feature frames, 4 n apart, and a
+    last chunk padded with 4 R frames of the pad feature give the offline outputs; each output
+    frame reads R frames ahead and no further; padding in a batch changes nothing."""
+    torch.manual_seed(0)
+    encoder = LstmEncoder(num_features=20, encoder_dim=16, num_layers=2, hidden_dim=24, ff_dim=32, subsampling_channels=8,
+                          lookahead_frames=lookahead).eval()
+    x = torch.randn(2, 71, 20)
+    x_lens = torch.tensor([71, 50])
+    with torch.no_grad():
+        batch, lens = encoder(x, x_lens)
+        alone, _ = encoder(x[1:, :50], x_lens[1:])
+        torch.testing.assert_close(alone[0], batch[1, : int(lens[1])], atol=1e-5, rtol=1e-5)
+        n, start, states, pieces = 3, 0, None, []
+        size = 4 * (n + lookahead) + 3
+        while 71 - start >= size:
+            out, states = encoder.run_layers(encoder.front_end(x[:1, start:start + size]), states)
+            pieces.append(out)
+            start += 4 * n
+        last = torch.cat([x[:1, start:], torch.full((1, 4 * lookahead, 20), LOOKAHEAD_PAD_FEATURE)], dim=1)
+        out, _ = encoder.run_layers(encoder.front_end(last), states)
+        pieces.append(out)
+        streamed = torch.cat(pieces, dim=1)
+        assert len(pieces) > 2 and streamed.shape[1] == subsampled_lengths(71)
+        whole, _ = encoder.run_layers(encoder.front_end(pad_for_lookahead(x[:1], x_lens[:1], 4 * lookahead)))
+        torch.testing.assert_close(streamed, whole, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(encoder.output(encoder.norm(whole)), batch[:1], atol=1e-5, rtol=1e-5)
+        # Output frame t reads the features up to 4 (t + R) + 6, and depends on the last of them.
+        t = 5
+        changed = x[:1].clone()
+        changed[:, 4 * (t + lookahead) + 7:] += 1.0
+        moved, _ = encoder(changed, x_lens[:1])
+        torch.testing.assert_close(moved[:, : t + 1], batch[:1, : t + 1])
+        changed[:, 4 * (t + lookahead) + 6] += 1.0
+        moved, _ = encoder(changed, x_lens[:1])
+        assert not torch.allclose(moved[:, t], batch[:1, t])
+
+
+def test_lookahead_is_an_lstm_encoder_option():
+    assert ModelConfig(encoder="lstm", lookahead_frames=2).lookahead_frames == 2
+    with pytest.raises(ValueError, match="lookahead_frames is an option of the lstm encoder"):
+        ModelConfig(encoder="tdnn", lookahead_frames=2)
+    with pytest.raises(ValueError, match="lookahead_frames must be >= 0"):
+        ModelConfig(encoder="lstm", lookahead_frames=-1)
 
 
 def init_probe(name: str) -> Tuple[float, float]:
