@@ -56,7 +56,7 @@ lm_order=3           # of the word LM (bpe) or the phone LM (phone)
 conf_dir=conf        # the configs: common.yaml (what every model shares, if present), teacher.yaml, student_<type>.yaml
 teacher_config=      # default: <conf-dir>/teacher.yaml
 train_opts=          # extra options for local/train.py, e.g. "--set optim.base_lr=0.001"
-avg=1                # decode the average of the last N epoch checkpoints
+avg=1                # decode (and export, and distil from) the teacher's last N epoch checkpoints averaged
 teacher_epochs=      # default: the config's train.num_epochs
 # Decoding (stage 6).
 decode_methods="greedy_search modified_beam_search fast_beam_search fast_beam_search_nbest_LG"
@@ -68,6 +68,7 @@ student_baseline=false  # with --student-kd true: also train each student alone,
 student_seeds=       # e.g. "42 7": one run per seed, exp/student_<type>_<kd|alone>_seed<N>
 student_epochs=      # default: the config's train.num_epochs
 student_jobs=2       # students trained side by side (each with cores/jobs threads); 1: one after another
+student_avg=         # the students' N (stages 5-7; empty: --avg); at most the epochs a student has
 student_speed_perturb=  # true/false: the students train on stage 2's 0.9x/1.1x copies too, or on the original cuts only; empty: the config's
 # Resources.
 export_chunk_ms=320   # stage 7: streaming chunk of the causal students
@@ -207,6 +208,18 @@ dev_array=($dev_parts)
 # shellcheck disable=SC2206
 train_opts_array=($train_opts)
 cuts() { echo "$fbank_dir/${corpus}_cuts_$1.jsonl.gz"; }
+# The epoch checkpoints to average for the model in $1: --avg for the teacher, --student-avg
+# (default --avg) for a student, and never more than the epochs it has (a short run).
+epochs_to_average() {
+  local dir=$1 want=$avg last=0 f n
+  if [ "${dir##*/}" != teacher ]; then want=${student_avg:-$avg}; fi
+  for f in "$dir"/epoch-*.pt; do
+    n=${f##*/epoch-}; n=${n%.pt}
+    if [[ $n =~ ^[0-9]+$ ]] && [ "$n" -gt "$last" ]; then last=$n; fi
+  done
+  if [ "$last" -gt 0 ] && [ "$last" -lt "$want" ]; then want=$last; fi
+  echo "$want"
+}
 launcher=(python)
 if [ "$nproc" -gt 1 ]; then
   launcher=(python -m distill.launch --standalone --nproc_per_node="$nproc")
@@ -249,7 +262,7 @@ train_student_runs() {
       "${launcher[@]}" "$root/local/train.py" "${common_config[@]}" --config "$conf_dir/student_$student.yaml" --exp-dir "$exp_dir/$name" \
         --train-cuts "$(cuts "$train_part")" --valid-cuts "$(cuts "${dev_array[0]}")" \
         --lang-dir "$lang_dir" --resume "${student_opts[@]}" "${kd_opts[@]}" "${train_opts_array[@]}"
-      python "$root/local/decode.py" --exp-dir "$exp_dir/$name" --epoch 0 --avg "$avg" \
+      python "$root/local/decode.py" --exp-dir "$exp_dir/$name" --epoch 0 --avg "$(epochs_to_average "$exp_dir/$name")" \
         --lang-dir "$lang_dir" --cuts "${dev_cuts[@]}" "${test_cuts[@]}"
     done
   done
@@ -298,9 +311,10 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
       log "Stage 6: $exp_dir/$name has no epoch checkpoint (not trained): skipped"
       continue
     fi
-    log "Stage 6: decode $exp_dir/$name (avg $avg) with $decode_methods on $dev_parts $test_parts"
+    model_avg=$(epochs_to_average "$exp_dir/$name")
+    log "Stage 6: decode $exp_dir/$name (avg $model_avg) with $decode_methods on $dev_parts $test_parts"
     # shellcheck disable=SC2086  # $decode_methods and $decode_opts are word lists
-    python "$root/local/decode.py" --exp-dir "$exp_dir/$name" --epoch 0 --avg "$avg" \
+    python "$root/local/decode.py" --exp-dir "$exp_dir/$name" --epoch 0 --avg "$model_avg" \
       --lang-dir "$lang_dir" --cuts "${dev_cuts[@]}" "${test_cuts[@]}" --method $decode_methods $decode_opts
     decoded+=("$exp_dir/$name")
   done
@@ -319,19 +333,22 @@ if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
       log "Stage 7: $exp_dir/$name has no epoch checkpoint (not trained): skipped"
       continue
     fi
+    model_avg=$(epochs_to_average "$exp_dir/$name")
     manifest=$exp_dir/$name/export/export.json  # written last by the export: its presence means complete
     fresh=false
-    if [ -f "$manifest" ]; then
+    # Fresh: newer than every checkpoint, and of the same average (export.json's source.avg).
+    if [ -f "$manifest" ] && [ "$(python -c 'import json, sys; print(json.load(open(sys.argv[1]))["source"]["avg"])' \
+                                  "$manifest" 2> /dev/null)" = "$model_avg" ]; then
       fresh=true
       for ckpt in "$exp_dir/$name"/epoch-*.pt; do [ "$ckpt" -nt "$manifest" ] && fresh=false; done
     fi
     if [ "$fresh" = true ]; then
-      log "Stage 7: $exp_dir/$name/export is newer than its last checkpoint: skipping (remove it to redo)"
+      log "Stage 7: $exp_dir/$name/export is newer than its last checkpoint (avg $model_avg): skipping (remove it to redo)"
       exported=$((exported + 1))
       continue
     fi
-    log "Stage 7: export $exp_dir/$name (avg $avg) -> $exp_dir/$name/export"
-    python "$root/local/export.py" --exp-dir "$exp_dir/$name" --epoch 0 --avg "$avg" --lang-dir "$lang_dir" \
+    log "Stage 7: export $exp_dir/$name (avg $model_avg) -> $exp_dir/$name/export"
+    python "$root/local/export.py" --exp-dir "$exp_dir/$name" --epoch 0 --avg "$model_avg" --lang-dir "$lang_dir" \
       --cuts "${dev_cuts[0]}" --chunk-ms "$export_chunk_ms"
     exported=$((exported + 1))
   done

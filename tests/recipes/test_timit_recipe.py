@@ -29,7 +29,7 @@ def test_stages_0_to_7_on_the_tiny_demo(tmp_path):
         (conf / name).write_text(text)
     out = run_recipe(tmp_path, "--demo", "true", "--demo-size", "tiny", "--conf-dir", str(conf),
                      "--students", "rnn", "--decode-methods", "greedy_search fast_beam_search_nbest_LG",
-                     "--stage", "0", "--stop-stage", "7")
+                     "--student-avg", "3", "--stage", "0", "--stop-stage", "7")
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
     data, exp = tmp_path / "data", tmp_path / "exp"
     assert (tmp_path / "download" / "TIMIT" / "data" / "TRAIN").is_dir()
@@ -48,6 +48,8 @@ def test_stages_0_to_7_on_the_tiny_demo(tmp_path):
         summaries = [json.loads(p.read_text()) for p in (exp / name).glob("*/summary-*.json")]
         assert {s["method"] for s in summaries} == {"greedy_search", "fast_beam_search_nbest_LG"}
         assert all(s["error_name"] == "PER" and s["cer"] is None for s in summaries)
+        # --student-avg 3 on students of 2 epochs averages both; the teacher keeps --avg 1.
+        assert {s["avg"] for s in summaries} == {1 if name == "teacher" else 2}, name
     for name in students:  # alone: no teacher; distilled: the stage-4 teacher; the run's seed
         config = yaml.safe_load((exp / name / "config.yaml").read_text())
         assert config["kd"]["teacher_exp_dir"] == ("" if "alone" in name else str(exp / "teacher"))
@@ -61,6 +63,7 @@ def test_stages_0_to_7_on_the_tiny_demo(tmp_path):
         manifest = json.loads((exp / name / "export" / "export.json").read_text())
         assert manifest["unit"] == "phone" and manifest["vocab_size"] == len(phones)
         assert (manifest["streaming"] is None) == (name == "teacher")
+        assert manifest["source"]["avg"] == (1 if name == "teacher" else 2), name
 
 
 def test_missing_corpus_says_it_is_never_downloaded(tmp_path):
