@@ -206,8 +206,9 @@ def test_default_student_configs(name: str, encoder: str) -> None:
     assert student_config.model.init_blank_prob == teacher_config.model.init_blank_prob
     assert student_config.kd.scale == 3.0 and not student_config.kd.enabled  # chosen on dev; stage 5 sets the teacher
     # About 1/5 of the teacher or less: at most 1/5 with the demo's 100 BPE pieces, and at
-    # most 0.22 with 500 (the output layers grow with the vocabulary).
-    for vocab_size, ratio in ((100, 0.2), (500, 0.22)):
+    # most 0.23 with 500 (the output layers grow with the vocabulary; the RNN student's
+    # look-ahead adds 82 k: 0.225).
+    for vocab_size, ratio in ((100, 0.2), (500, 0.23)):
         teacher_model = dataclasses.replace(teacher_config.model, vocab_size=vocab_size)
         student_model = dataclasses.replace(student_config.model, vocab_size=vocab_size)
         assert student_model.encoder == encoder and student_model.decoder == "lstm"
