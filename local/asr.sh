@@ -69,6 +69,8 @@ student_seeds=       # e.g. "42 7": one run per seed, exp/student_<type>_<kd|alo
 student_epochs=      # default: the config's train.num_epochs
 student_jobs=2       # students trained side by side (each with cores/jobs threads); 1: one after another
 student_avg=         # the students' N (stages 5-7; empty: --avg); at most the epochs a student has
+student_use_averaged_model=false  # true: the students' N epochs averaged from the running average kept in training
+                                  # (train.average_period; icefall's --use-averaged-model), not their N end points
 student_speed_perturb=  # true/false: the students train on stage 2's 0.9x/1.1x copies too, or on the original cuts only; empty: the config's
 # Resources.
 export_chunk_ms=320   # stage 7: streaming chunk of the causal students
@@ -220,6 +222,13 @@ epochs_to_average() {
   if [ "$last" -gt 0 ] && [ "$last" -lt "$want" ]; then want=$last; fi
   echo "$want"
 }
+# How those epochs are averaged for the model in $1: "true" when a student is decoded with the
+# running average kept in training (--student-use-averaged-model), else "false".
+uses_averaged_model() {
+  if [ "${1##*/}" != teacher ] && [ "$student_use_averaged_model" = true ]; then echo true; else echo false; fi
+}
+# decode.py/export.py's flag for that.
+averaged_model_flag() { if [ "$(uses_averaged_model "$1")" = true ]; then echo --use-averaged-model; fi; }
 launcher=(python)
 if [ "$nproc" -gt 1 ]; then
   launcher=(python -m distill.launch --standalone --nproc_per_node="$nproc")
@@ -262,8 +271,9 @@ train_student_runs() {
       "${launcher[@]}" "$root/local/train.py" "${common_config[@]}" --config "$conf_dir/student_$student.yaml" --exp-dir "$exp_dir/$name" \
         --train-cuts "$(cuts "$train_part")" --valid-cuts "$(cuts "${dev_array[0]}")" \
         --lang-dir "$lang_dir" --resume "${student_opts[@]}" "${kd_opts[@]}" "${train_opts_array[@]}"
+      # shellcheck disable=SC2046  # no flag, or one word
       python "$root/local/decode.py" --exp-dir "$exp_dir/$name" --epoch 0 --avg "$(epochs_to_average "$exp_dir/$name")" \
-        --lang-dir "$lang_dir" --cuts "${dev_cuts[@]}" "${test_cuts[@]}"
+        $(averaged_model_flag "$exp_dir/$name") --lang-dir "$lang_dir" --cuts "${dev_cuts[@]}" "${test_cuts[@]}"
     done
   done
 }
@@ -312,9 +322,9 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
       continue
     fi
     model_avg=$(epochs_to_average "$exp_dir/$name")
-    log "Stage 6: decode $exp_dir/$name (avg $model_avg) with $decode_methods on $dev_parts $test_parts"
-    # shellcheck disable=SC2086  # $decode_methods and $decode_opts are word lists
-    python "$root/local/decode.py" --exp-dir "$exp_dir/$name" --epoch 0 --avg "$model_avg" \
+    log "Stage 6: decode $exp_dir/$name (avg $model_avg, running average: $(uses_averaged_model "$exp_dir/$name")) with $decode_methods on $dev_parts $test_parts"
+    # shellcheck disable=SC2086,SC2046  # $decode_methods and $decode_opts are word lists; no flag, or one word
+    python "$root/local/decode.py" --exp-dir "$exp_dir/$name" --epoch 0 --avg "$model_avg" $(averaged_model_flag "$exp_dir/$name") \
       --lang-dir "$lang_dir" --cuts "${dev_cuts[@]}" "${test_cuts[@]}" --method $decode_methods $decode_opts
     decoded+=("$exp_dir/$name")
   done
@@ -335,20 +345,24 @@ if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
     fi
     model_avg=$(epochs_to_average "$exp_dir/$name")
     manifest=$exp_dir/$name/export/export.json  # written last by the export: its presence means complete
+    use_running=$(uses_averaged_model "$exp_dir/$name")
     fresh=false
-    # Fresh: newer than every checkpoint, and of the same average (export.json's source.avg).
-    if [ -f "$manifest" ] && [ "$(python -c 'import json, sys; print(json.load(open(sys.argv[1]))["source"]["avg"])' \
-                                  "$manifest" 2> /dev/null)" = "$model_avg" ]; then
+    # Fresh: newer than every checkpoint, and of the same average (export.json's source.avg and
+    # source.use_averaged_model).
+    if [ -f "$manifest" ] && [ "$(python -c 'import json, sys; s = json.load(open(sys.argv[1]))["source"]
+print(s["avg"], str(s.get("use_averaged_model", False)).lower())' "$manifest" 2> /dev/null)" = "$model_avg $use_running" ]; then
       fresh=true
       for ckpt in "$exp_dir/$name"/epoch-*.pt; do [ "$ckpt" -nt "$manifest" ] && fresh=false; done
     fi
     if [ "$fresh" = true ]; then
-      log "Stage 7: $exp_dir/$name/export is newer than its last checkpoint (avg $model_avg): skipping (remove it to redo)"
+      log "Stage 7: $exp_dir/$name/export is newer than its last checkpoint (avg $model_avg, running average: $use_running): skipping (remove it to redo)"
       exported=$((exported + 1))
       continue
     fi
-    log "Stage 7: export $exp_dir/$name (avg $model_avg) -> $exp_dir/$name/export"
-    python "$root/local/export.py" --exp-dir "$exp_dir/$name" --epoch 0 --avg "$model_avg" --lang-dir "$lang_dir" \
+    log "Stage 7: export $exp_dir/$name (avg $model_avg, running average: $use_running) -> $exp_dir/$name/export"
+    # shellcheck disable=SC2046  # no flag, or one word
+    python "$root/local/export.py" --exp-dir "$exp_dir/$name" --epoch 0 --avg "$model_avg" $(averaged_model_flag "$exp_dir/$name") \
+      --lang-dir "$lang_dir" \
       --cuts "${dev_cuts[0]}" --chunk-ms "$export_chunk_ms"
     exported=$((exported + 1))
   done

@@ -11,7 +11,7 @@ Writes, for each method and cut set, into <exp-dir>/<method>/ (icefall's layout)
   most frequent errors), wer-<part>-<tag>.txt (one summary line), speakers-<part>-<tag>.txt (the
   error rate of each speaker, worst first) and summary-<part>-<tag>.json
   (the same numbers for local/results_table.py), where <tag> names the method options and the
-  checkpoint (epoch-<E>-avg-<A>).
+  checkpoint (epoch-<E>-avg-<A>, then -use-averaged-model with it).
 """
 import argparse
 import dataclasses
@@ -38,6 +38,8 @@ def main() -> None:
     parser.add_argument("--exp-dir", type=Path, required=True)
     parser.add_argument("--epoch", type=int, required=True, help="0: the last epoch in --exp-dir")
     parser.add_argument("--avg", type=int, default=1)
+    parser.add_argument("--use-averaged-model", action="store_true",
+                        help="average the running average of the weights kept in training over those epochs (train.average_period), not their end points")
     parser.add_argument("--lang-dir", type=Path, required=True)
     parser.add_argument("--cuts", type=Path, nargs="+", required=True)
     parser.add_argument("--method", nargs="+", default=["greedy_search"], choices=METHODS)
@@ -56,8 +58,12 @@ def main() -> None:
     except ValueError as err:
         logging.error(str(err))
         sys.exit(1)
-    epoch = args.epoch or last_epoch(args.exp_dir)
-    model = load_averaged_model(args.exp_dir, epoch, args.avg, device)
+    try:
+        epoch = args.epoch or last_epoch(args.exp_dir)
+        model = load_averaged_model(args.exp_dir, epoch, args.avg, device, args.use_averaged_model)
+    except (FileNotFoundError, ValueError, RuntimeError) as err:
+        logging.error(f"{err} (check --exp-dir, --epoch, --avg and --use-averaged-model)")
+        sys.exit(1)
     params = num_params(model)
     # Phone units: the error rate over tokens is the phone error rate, and CER means nothing.
     phones = isinstance(tokenizer, PhoneTokenizer)
@@ -69,7 +75,8 @@ def main() -> None:
             cuts = load_cuts(path)
             part = path.name.replace(".jsonl.gz", "").split("_cuts_")[-1]
             results, elapsed = decode_cuts(model, cuts, tokenizer, args.max_duration, word_decoder)
-            tag = f"{part}-{method_tag(method, options)}-epoch-{epoch}-avg-{args.avg}"
+            averaged = "-use-averaged-model" if args.use_averaged_model else ""
+            tag = f"{part}-{method_tag(method, options)}-epoch-{epoch}-avg-{args.avg}{averaged}"
             stats = save_results(out_dir, tag, results)
             cer = None if phones else char_errors([(ref, hyp) for _, ref, hyp in results]).wer
             rtf = real_time_factor(elapsed, sum(c.duration for c in cuts))
@@ -78,8 +85,8 @@ def main() -> None:
             atomic_write_text(out_dir / f"wer-{tag}.txt", summary + "\n")
             atomic_write_text(out_dir / f"speakers-{tag}.txt", speaker_error_rates_text(results, error_name))
             row = ResultRow(args.exp_dir.name, params, method, stats.wer, cer, stats.f1, rtf)
-            record = {**dataclasses.asdict(row), "part": part, "epoch": epoch, "avg": args.avg, "tag": tag,
-                      "error_name": error_name}
+            record = {**dataclasses.asdict(row), "part": part, "epoch": epoch, "avg": args.avg,
+                      "use_averaged_model": args.use_averaged_model, "tag": tag, "error_name": error_name}
             atomic_write_text(out_dir / f"summary-{tag}.json", json.dumps(record) + "\n")
             logging.info(f"{part} {method}: {summary}")
 

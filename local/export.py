@@ -31,6 +31,8 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--exp-dir", type=Path, required=True, help="experiment directory holding epoch-N.pt")
     parser.add_argument("--epoch", type=int, default=0, help="last epoch averaged; 0: the newest")
     parser.add_argument("--avg", type=int, default=1, help="number of epochs averaged")
+    parser.add_argument("--use-averaged-model", action="store_true",
+                        help="average the running average of the weights kept in training over those epochs (train.average_period), not their end points")
     parser.add_argument("--lang-dir", type=Path, required=True, help="the lang dir the model was trained with")
     parser.add_argument("--cuts", type=Path, required=True, help="a cut manifest with features (the check batch)")
     parser.add_argument("--num-check-cuts", type=int, default=4, help="utterances in the check batch")
@@ -67,7 +69,7 @@ def main() -> None:
     out_dir = args.out_dir or args.exp_dir / "export"
     try:
         tokenizer = load_lang(args.lang_dir)
-        model, config = load_averaged(args.exp_dir, args.epoch, args.avg)
+        model, config = load_averaged(args.exp_dir, args.epoch, args.avg, use_averaged_model=args.use_averaged_model)
         try:
             check_lang_identity(args.exp_dir, args.lang_dir)
         except ValueError as err:
@@ -79,6 +81,7 @@ def main() -> None:
         manifest = export_model(model, symbols, out_dir, features, lens, model_name=args.exp_dir.name,
                                 chunk_frames=args.chunk_ms // frame_ms, unit=unit,
                                 extra={"source": {"exp_dir": str(args.exp_dir), "epoch": args.epoch, "avg": args.avg,
+                                                  "use_averaged_model": args.use_averaged_model,
                                                   "lang_dir": str(args.lang_dir)},
                                        "lang_id": lang_identity(args.lang_dir)})
     except (TranscribeError, ExportError) as err:

@@ -27,16 +27,22 @@ def collect(exp_dirs: List[Path]) -> Tuple[Dict[str, List[ResultRow]], Dict[str,
     error_names: Dict[str, str] = {}
     for exp_dir in exp_dirs:
         records = [json.loads(p.read_text()) for p in sorted(exp_dir.glob("*/summary-*.json"))]
-        runs = Counter((r["part"], r["method"], r["epoch"], r["avg"]) for r in records)
+        runs = Counter(checkpoint_key(r) for r in records)
         for record in sorted(records, key=lambda r: (r["part"], r["method"], r["tag"])):
             fields = {k: record[k] for k in ("model", "params", "method", "wer", "cer", "f1", "rtf")}
             # A method decoded with several option sets gets its options (the tag) in its label.
-            several = runs[(record["part"], record["method"], record["epoch"], record["avg"])] > 1
+            several = runs[checkpoint_key(record)] > 1
             method = method_with_options(record) if several else record["method"]
-            fields["method"] = f"{method} (epoch {record['epoch']}, avg {record['avg']})"
+            running = ", running average" if record.get("use_averaged_model") else ""
+            fields["method"] = f"{method} (epoch {record['epoch']}, avg {record['avg']}{running})"
             tables[record["part"]].append(ResultRow(**fields))
             error_names[record["part"]] = record.get("error_name", "WER")
     return tables, error_names
+
+
+def checkpoint_key(record: Dict) -> Tuple:
+    """What names a decoded model and method apart from the method's options."""
+    return record["part"], record["method"], record["epoch"], record["avg"], record.get("use_averaged_model", False)
 
 
 def method_with_options(record: Dict) -> str:

@@ -53,6 +53,8 @@ def get_parser() -> argparse.ArgumentParser:
                        help="one checkpoint (epoch-N.pt, checkpoint-B.pt) or exported model state (.pt)")
     parser.add_argument("--epoch", type=int, default=0, help="with --exp-dir: last epoch averaged; 0: the newest")
     parser.add_argument("--avg", type=int, default=1, help="with --exp-dir: number of epochs averaged")
+    parser.add_argument("--use-averaged-model", action="store_true",
+                        help="with --exp-dir: average the running average of the weights kept in training over those epochs (train.average_period), not their end points")
     parser.add_argument("--config", type=Path,
                         help="with --checkpoint: the experiment's config.yaml, for a file that holds weights "
                              "only (default: config.yaml beside the file)")
@@ -81,8 +83,8 @@ def main() -> None:
             model, config = load_model_file(args.checkpoint, args.config, device)
             source = str(args.checkpoint)
         else:
-            model, config = load_averaged(args.exp_dir, args.epoch, args.avg, device)
-            source = f"{args.exp_dir} (--epoch {args.epoch} --avg {args.avg})"
+            model, config = load_averaged(args.exp_dir, args.epoch, args.avg, device, args.use_averaged_model)
+            source = f"{args.exp_dir} (--epoch {args.epoch} --avg {args.avg}{' --use-averaged-model' if args.use_averaged_model else ''})"
             try:
                 check_lang_identity(args.exp_dir, args.lang_dir)
             except ValueError as err:

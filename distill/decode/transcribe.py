@@ -111,7 +111,7 @@ def load_model_file(
 
 
 def load_averaged(
-    exp_dir: Path, epoch: int, avg: int = 1, device: Optional[torch.device] = None
+    exp_dir: Path, epoch: int, avg: int = 1, device: Optional[torch.device] = None, use_averaged_model: bool = False
 ) -> Tuple[Transducer, Dict[str, Any]]:
     """The model of ``exp_dir`` averaged over epochs ``epoch-avg+1 .. epoch``, as
     ``local/decode.py`` loads it.
@@ -125,6 +125,9 @@ def load_averaged(
         Number of epochs averaged.
       device:
         Where to put the model (CPU by default).
+      use_averaged_model:
+        Average the running average's snapshots of those epochs instead of their end points
+        (distill/train/running_average.py).
     Returns:
       ``(model in eval mode, experiment config from config.yaml, or {} without one)``.
     """
@@ -133,9 +136,9 @@ def load_averaged(
         raise TranscribeError(f"Experiment directory {exp_dir} does not exist: check --exp-dir")
     try:
         epoch = epoch or last_epoch(exp_dir)
-        model = load_averaged_model(exp_dir, epoch, avg, device)
+        model = load_averaged_model(exp_dir, epoch, avg, device, use_averaged_model)
     except (FileNotFoundError, ValueError, RuntimeError) as err:
-        raise TranscribeError(f"{err} (check --exp-dir, --epoch and --avg)") from err
+        raise TranscribeError(f"{err} (check --exp-dir, --epoch, --avg and --use-averaged-model)") from err
     config_file = exp_dir / "config.yaml"
     config = _read_config_yaml(config_file) if config_file.is_file() else {}
     return model, config

@@ -3,7 +3,8 @@
 A checkpoint is a dict with nested keys (never everything at the top level)::
 
     {"model": state_dict, "optimizer": ..., "scheduler": ..., "sampler": ...,
-     "config": {...}, "state": {"epoch", "batch_idx_train", ...}, "env": {...}}
+     "config": {...}, "state": {"epoch", "batch_idx_train", ...}, "env": {...},
+     "model_avg": state_dict, "model_avg_count": int}   # the last two with train.average_period
 
 Files in the experiment directory: ``epoch-<N>.pt`` at the end of each epoch and
 ``checkpoint-<batch>.pt`` every ``save_every_n`` batches (the last ``keep_last_k`` kept).
@@ -21,6 +22,7 @@ import torch
 from distill.models.config import ModelConfig
 from distill.models.registry import build_transducer
 from distill.models.transducer import Transducer
+from distill.train.running_average import window_average
 from distill.utils.env import environment_info
 from distill.utils.io import atomic_save_torch
 
@@ -34,6 +36,7 @@ def save_checkpoint(
     scheduler: Optional[Any] = None,
     sampler: Optional[Any] = None,
     scaler: Optional[Any] = None,
+    extra: Optional[Dict[str, Any]] = None,
 ) -> None:
     """Write a checkpoint atomically.
 
@@ -48,6 +51,8 @@ def save_checkpoint(
         Training progress (epoch, batch_idx_train, best losses, ...).
       optimizer / scheduler / sampler / scaler:
         Saved through their ``state_dict()`` when given.
+      extra:
+        More top-level entries (the running average of the weights: running_average.py).
     """
     model = model.module if hasattr(model, "module") else model
     checkpoint = {
@@ -59,6 +64,7 @@ def save_checkpoint(
     for key, obj in (("optimizer", optimizer), ("scheduler", scheduler), ("sampler", sampler), ("scaler", scaler)):
         if obj is not None:
             checkpoint[key] = obj.state_dict()
+    checkpoint.update(extra or {})
     atomic_save_torch(checkpoint, path)
     logging.info(f"Saved checkpoint {path}")
 
@@ -126,10 +132,24 @@ def average_state_dicts(paths: List[Path]) -> Dict[str, torch.Tensor]:
     return averaged
 
 
-def averaged_epochs_state(exp_dir: Path, epoch: int, avg: int) -> Dict[str, torch.Tensor]:
-    """The model averaged over epochs ``epoch - avg + 1 .. epoch``."""
+def averaged_epochs_state(exp_dir: Path, epoch: int, avg: int, use_averaged_model: bool = False) -> Dict[str, torch.Tensor]:
+    """The model averaged over epochs ``epoch - avg + 1 .. epoch``.
+
+    With ``use_averaged_model`` the mean is over the running average's snapshots taken in those
+    epochs (icefall's ``--use-averaged-model``; running_average.py), read from ``epoch-<epoch>.pt``
+    and ``epoch-<epoch - avg>.pt`` (the start of training when that is epoch 0); otherwise it
+    is the mean of the ``avg`` epoch checkpoints themselves.
+    """
     if avg < 1 or epoch - avg + 1 < 1:
         raise ValueError(f"--avg {avg} with --epoch {epoch} reaches before epoch 1")
+    if use_averaged_model:
+        end_path = epoch_checkpoint(exp_dir, epoch)
+        start_path = epoch_checkpoint(exp_dir, epoch - avg) if epoch - avg >= 1 else None
+        end = load_checkpoint(end_path)
+        start = load_checkpoint(start_path) if start_path is not None else None
+        logging.info(f"Running average of the weights over epochs {epoch - avg + 1}-{epoch} "
+                     f"({start_path.name if start_path else 'start of training'} to {end_path.name})")
+        return window_average(end, start, f"{end_path.parent} (--epoch {epoch} --avg {avg} --use-averaged-model)")
     paths = [epoch_checkpoint(exp_dir, e) for e in range(epoch - avg + 1, epoch + 1)]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
@@ -146,10 +166,12 @@ def last_epoch(exp_dir: Path) -> int:
     return max(epochs)
 
 
-def load_averaged_model(exp_dir: Path, epoch: int, avg: int = 1, device: Optional[torch.device] = None) -> Transducer:
-    """The model of ``exp_dir`` averaged over epochs ``epoch-avg+1 .. epoch``, in eval mode."""
+def load_averaged_model(exp_dir: Path, epoch: int, avg: int = 1, device: Optional[torch.device] = None,
+                        use_averaged_model: bool = False) -> Transducer:
+    """The model of ``exp_dir`` averaged over epochs ``epoch-avg+1 .. epoch`` (see
+    :func:`averaged_epochs_state`), in eval mode."""
     device = device or torch.device("cpu")
     config = load_checkpoint(epoch_checkpoint(exp_dir, epoch))["config"]
     model = build_transducer(ModelConfig.from_dict(config["model"]))
-    model.load_state_dict(averaged_epochs_state(exp_dir, epoch, avg))
+    model.load_state_dict(averaged_epochs_state(exp_dir, epoch, avg, use_averaged_model))
     return model.to(device).eval()

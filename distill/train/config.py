@@ -92,6 +92,9 @@ class TrainLoopConfig:
       log_interval: batches between log lines.
       save_every_n: batches between batch checkpoints (0: only per epoch).
       keep_last_k: batch checkpoints kept.
+      average_period: batches between the snapshots of the running average of the weights that
+        checkpoints keep for ``--use-averaged-model`` (icefall's ``model_avg``,
+        distill/train/running_average.py); 0 keeps none.
       max_nonfinite_in_a_row: stop with an error after this many non-finite losses in a row.
       device: "auto" (CUDA when present), "cpu" or "cuda".
       precision: "float32", "bfloat16" (autocast) or "auto" (bfloat16 where the hardware
@@ -105,6 +108,7 @@ class TrainLoopConfig:
     log_interval: int = 20
     save_every_n: int = 200
     keep_last_k: int = 3
+    average_period: int = 0
     max_nonfinite_in_a_row: int = 20
     device: str = "auto"
     precision: str = "float32"
@@ -112,6 +116,8 @@ class TrainLoopConfig:
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ValueError(f"train.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.average_period < 0:
+            raise ValueError(f"train.average_period must be >= 0 (0: no running average), got {self.average_period}")
 
 
 @dataclass

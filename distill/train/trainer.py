@@ -42,6 +42,7 @@ from distill.train.data import (
 from distill.train.losses import LossFn, make_loss_fn, transducer_loss_fn, unwrap
 from distill.train.metrics_log import MetricsLog
 from distill.train.precision import autocast, prepare_cpu_for, resolve_precision
+from distill.train.running_average import AVERAGE_KEY, RunningAverage
 from distill.train.schedule import WarmupEden
 from distill.utils.io import atomic_write_text
 from distill.utils.logging_setup import setup_logging
@@ -185,6 +186,9 @@ class Trainer:
         # with and without distillation (and the teacher) are compared on one scale.
         self.valid_loss_fn = transducer_loss_fn(config.loss)
         self.state = TrainState()
+        # Only the rank that writes checkpoints keeps the running average (replicas are equal).
+        period = config.train.average_period
+        self.running_average = RunningAverage(period) if period > 0 and self.dist.is_main else None
 
         self.train_loader = make_loader(
             train_cuts, config.data, train=True, world_size=self.dist.world_size, rank=self.dist.rank, seed=config.train.seed
@@ -259,6 +263,12 @@ class Trainer:
             self.train_loader.sampler.load_state_dict(checkpoint["sampler"])
         if "rng" in checkpoint["state"]:
             set_rng_states(checkpoint["state"]["rng"])
+        if self.running_average is not None:
+            if AVERAGE_KEY in checkpoint:
+                self.running_average.load_state_dict(checkpoint)
+            else:
+                logging.warning(f"{path} holds no running average of the weights: it starts here, so "
+                                "--use-averaged-model cannot reach back before this point")
         logging.info(
             f"Resumed from {path}: epoch {self.state.epoch}, batch {self.state.batch_idx_train} "
             f"({self.state.batches_in_epoch} into the epoch)"
@@ -298,6 +308,7 @@ class Trainer:
             optimizer=self.optimizer,
             scheduler=self.scheduler,
             sampler=self.train_loader.sampler,
+            extra=self.running_average.state_dict() if self.running_average is not None else None,
         )
 
     # ------------------------------------------------------------------ loop
@@ -352,6 +363,8 @@ class Trainer:
             (loss / max(frames, 1)).backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.clip_grad_norm)
             self.optimizer.step()
+            if self.running_average is not None:
+                self.running_average.maybe_update(unwrap(self.model), self.state.batch_idx_train)
 
             window["loss"] += float(loss)
             window["frames"] += frames

@@ -1,6 +1,7 @@
 """egs/librispeech/ASR/run.sh on a tiny demo corpus: stages 0-3 and their rerun, and the README's smoke run through stage 7."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -71,12 +72,14 @@ def test_smoke_run_of_the_readme_goes_through_stage_7(tmp_path):
                      "--stage", "0", "--stop-stage", "7")
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     table = (tmp_path / "exp" / "results.md").read_text()
-    # The students average their last 2 epochs (conf/smoke/demo.yaml's student_avg), the teacher none.
-    averaged = {"teacher": 1, "student_rnn_kd": 2, "student_dnn_kd": 2}
-    for model, avg in averaged.items():
+    # The students are decoded with the running average over their last epoch (conf/smoke/demo.yaml's
+    # student_use_averaged_model), the teacher with its last epoch.
+    running = {"teacher": False, "student_rnn_kd": True, "student_dnn_kd": True}
+    for model, use_running in running.items():
+        label = ", running average" if use_running else ""
         for method in ("greedy_search", "modified_beam_search", "fast_beam_search", "fast_beam_search_nbest_LG"):
             row = next((line for line in table.splitlines() if line.startswith(f"| {model} |") and f"| {method} (" in line), "")
-            assert f"| {method} (epoch 6, avg {avg}) |" in row, (model, method, table)
+            assert f"| {method} (epoch 6, avg 1{label}) |" in row, (model, method, table)
             for part in ("test-clean", "test-other"):
                 assert list((tmp_path / "exp" / model / method).glob(f"speakers-{part}-*.txt")), (model, method, part)
     # The conditions side by side: one row per model and method, a column per part.
@@ -88,15 +91,22 @@ def test_smoke_run_of_the_readme_goes_through_stage_7(tmp_path):
     for model, extra in (("teacher", ["--engine", "sherpa"]), ("student_rnn_kd", ["--streaming", "--chunk-ms", "160"]),
                          ("student_dnn_kd", ["--streaming"])):
         export = tmp_path / "exp" / model / "export"
-        assert (export / "export.json").is_file() and (export / "encoder.int8.onnx").is_file()
+        assert (export / "encoder.int8.onnx").is_file()
+        assert json.loads((export / "export.json").read_text())["source"]["use_averaged_model"] == running[model]
         exported = subprocess.run(transcribe + ["--export-dir", str(export), *extra, *map(str, audio)],
                                   capture_output=True, text=True, timeout=300)
         assert exported.returncode == 0, exported.stderr[-2000:]
-        checkpoint = subprocess.run(transcribe + ["--exp-dir", str(tmp_path / "exp" / model), "--avg", str(averaged[model]), "--lang-dir",
+        averaging = ["--use-averaged-model"] if running[model] else []
+        checkpoint = subprocess.run(transcribe + ["--exp-dir", str(tmp_path / "exp" / model), *averaging, "--lang-dir",
                                                   str(tmp_path / "data" / "lang_bpe_100"), *map(str, audio)],
                                     capture_output=True, text=True, timeout=300)
         assert checkpoint.returncode == 0, checkpoint.stderr[-2000:]
         assert exported.stdout == checkpoint.stdout, model
+    # Stage 7 again: every export is of the same checkpoints and averaging, so none is redone.
+    again = run_recipe(tmp_path, "--conf-dir", str(RUN_SH.parent / "conf" / "smoke"), "--exp-dir", str(tmp_path / "exp"),
+                       "--stage", "7", "--stop-stage", "7")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (again.stdout + again.stderr).count("is newer than its last checkpoint") == 3, again.stdout + again.stderr
 
 
 def test_students_side_by_side_report_a_failure_with_its_log(tmp_path):
