@@ -110,4 +110,3 @@ def window_average(
             total = total - mean_start[name].double() * n_start
         averaged[name] = (total / (n_end - n_start)).to(tensor.dtype)
     return averaged
-
