@@ -127,7 +127,7 @@ TINY_LOOP = """
 loss: {model_warm_step: 4}
 data: {max_duration: 25, num_buckets: 2}
 optim: {base_lr: 0.005, warmup_batches: 2}
-train: {num_epochs: 2, log_interval: 1, save_every_n: 0, device: cpu}
+train: {num_epochs: 2, log_interval: 1, save_every_n: 0, device: cpu, average_period: 1}
 """
 TINY_RECIPE_CONFIGS = {
     "teacher.yaml": "model: {encoder_dim: 32, nhead: 2, num_encoder_layers: 1, dim_feedforward: 64, "

@@ -48,8 +48,10 @@ def test_stages_0_to_7_on_the_tiny_demo(tmp_path):
         summaries = [json.loads(p.read_text()) for p in (exp / name).glob("*/summary-*.json")]
         assert {s["method"] for s in summaries} == {"greedy_search", "fast_beam_search_nbest_LG"}
         assert all(s["error_name"] == "PER" and s["cer"] is None for s in summaries)
-        # --student-avg 3 on students of 2 epochs averages both; the teacher keeps --avg 1.
+        # --student-avg 3 on students of 2 epochs averages both, with the running average
+        # (run.sh's --student-use-averaged-model); the teacher keeps --avg 1, its end point.
         assert {s["avg"] for s in summaries} == {1 if name == "teacher" else 2}, name
+        assert {s["use_averaged_model"] for s in summaries} == {name != "teacher"}, name
     for name in students:  # alone: no teacher; distilled: the stage-4 teacher; the run's seed
         config = yaml.safe_load((exp / name / "config.yaml").read_text())
         assert config["kd"]["teacher_exp_dir"] == ("" if "alone" in name else str(exp / "teacher"))
@@ -64,6 +66,7 @@ def test_stages_0_to_7_on_the_tiny_demo(tmp_path):
         assert manifest["unit"] == "phone" and manifest["vocab_size"] == len(phones)
         assert (manifest["streaming"] is None) == (name == "teacher")
         assert manifest["source"]["avg"] == (1 if name == "teacher" else 2), name
+        assert manifest["source"]["use_averaged_model"] == (name != "teacher"), name
 
 
 def test_missing_corpus_says_it_is_never_downloaded(tmp_path):

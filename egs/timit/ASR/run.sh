@@ -9,7 +9,8 @@
 # The stages live once, in local/asr.sh; this file holds only TIMIT's settings: lhotse's
 # TIMIT parts, phones as units (39, Lee and Hon's folding, by default) and a phone bigram;
 # stage 5 trains each student alone and distilled, with two seeds, for the PER table
-# (RESULTS.md).
+# (RESULTS.md); the students are decoded and exported with the running average of their
+# weights over their last epoch (train.average_period in conf/common.yaml).
 set -euo pipefail
 cd "$(dirname "$0")"
 # shellcheck source=utils/path.sh
@@ -28,4 +29,5 @@ exec "$DISTILL_ROOT/local/asr.sh" \
   --speed-perturb true \
   --student-baseline true \
   --student-seeds "1 2" \
+  --student-use-averaged-model true \
   "$@"
