@@ -212,9 +212,11 @@ train_opts_array=($train_opts)
 cuts() { echo "$fbank_dir/${corpus}_cuts_$1.jsonl.gz"; }
 # The epoch checkpoints to average for the model in $1: --avg for the teacher, --student-avg
 # (default --avg) for a student, and never more than the epochs it has (a short run).
+# Whether the model dir in $1 is a student's (every model but the teacher).
+is_student() { [ "${1##*/}" != teacher ]; }
 epochs_to_average() {
   local dir=$1 want=$avg last=0 f n
-  if [ "${dir##*/}" != teacher ]; then want=${student_avg:-$avg}; fi
+  if is_student "$dir"; then want=${student_avg:-$avg}; fi
   for f in "$dir"/epoch-*.pt; do
     n=${f##*/epoch-}; n=${n%.pt}
     if [[ $n =~ ^[0-9]+$ ]] && [ "$n" -gt "$last" ]; then last=$n; fi
@@ -225,7 +227,7 @@ epochs_to_average() {
 # How those epochs are averaged for the model in $1: "true" when a student is decoded with the
 # running average kept in training (--student-use-averaged-model), else "false".
 uses_averaged_model() {
-  if [ "${1##*/}" != teacher ] && [ "$student_use_averaged_model" = true ]; then echo true; else echo false; fi
+  if is_student "$1" && [ "$student_use_averaged_model" = true ]; then echo true; else echo false; fi
 }
 # decode.py/export.py's flag for that.
 averaged_model_flag() { if [ "$(uses_averaged_model "$1")" = true ]; then echo --use-averaged-model; fi; }

@@ -98,15 +98,13 @@ def window_average(
             f"{source}: no running-average snapshot between the checkpoints ({n_start} before, {n_end} after); "
             "average more epochs (--avg) or train with a smaller train.average_period"
         )
-    mean_end = end[AVERAGE_KEY]
-    mean_start = start[AVERAGE_KEY] if start is not None else {}
     averaged = {}
     for name, tensor in end["model"].items():
         if not tensor.is_floating_point():
             averaged[name] = tensor
             continue
-        total = mean_end[name].double() * n_end
-        if n_start:
-            total = total - mean_start[name].double() * n_start
+        total = end[AVERAGE_KEY][name].double() * n_end
+        if start is not None:
+            total = total - start[AVERAGE_KEY][name].double() * n_start
         averaged[name] = (total / (n_end - n_start)).to(tensor.dtype)
     return averaged
