@@ -28,8 +28,9 @@ def test_kd_loss_benchmark_prints_pruned_full_and_step_ratios(student):
     assert all(v >= 0 for v in values)
     # The pruned loss evaluates 5 of U + 1 label positions: faster than the full lattice.
     assert values[0] < 1.0 and values[2] < 1.0, last
-    # A distilled step runs the student's step and more (best of 3 each: one timing alone was
-    # noise enough to invert this on a loaded machine).
-    assert values[4] > 1.0 and values[5] > 0.9 and values[6] > 0.9, last
+    # A distilled step runs the teacher's encoder and the student's step: clearly slower than a
+    # plain step. The cached and loss-only steps are within noise of a plain step (0.85 in one
+    # fresh-clone CI run, 2026-12-08), so the benchmark prints them and the test does not time them.
+    assert values[4] > 1.0, last
     # The cached teacher skips its encoder, the most of its cost.
     assert values[5] < values[4], last
